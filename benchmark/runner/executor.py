@@ -1,0 +1,245 @@
+"""The local executor: deduplicates, caches and batches model requests.
+
+Probes hand the executor every request of a step at once. The executor drops
+duplicates, serves what the cache holds, sorts the rest by length so batches
+carry little padding, calls the model one batch at a time, and stores each
+batch's answers before the next, so an interrupted run loses at most one
+batch of work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmark.models.base import EMBED, GENERATE, SCORE, GenerationRequest, ModelAdapter
+from benchmark.runner.cache import AnswerCache, request_key
+
+logger = logging.getLogger(__name__)
+
+
+class ModelCallError(RuntimeError):
+    """Raised when the model adapter failed or returned a malformed answer."""
+
+
+@dataclass
+class MethodStatistics:
+    """Counts of one model method's requests in a run."""
+
+    requested: int = 0
+    unique: int = 0
+    from_cache: int = 0
+    computed: int = 0
+    model_seconds: float = 0.0
+
+
+@dataclass
+class ExecutorStatistics:
+    methods: dict[str, MethodStatistics] = field(default_factory=dict)
+
+    def for_method(self, method: str) -> MethodStatistics:
+        return self.methods.setdefault(method, MethodStatistics())
+
+    @property
+    def model_seconds(self) -> float:
+        return sum(m.model_seconds for m in self.methods.values())
+
+    def as_dict(self) -> dict[str, dict]:
+        return {name: asdict(stats) for name, stats in self.methods.items()}
+
+
+def _encode_scores(values: np.ndarray) -> bytes:
+    return np.asarray(values, dtype="<f8").tobytes()
+
+
+def _decode_scores(payload: bytes) -> np.ndarray:
+    return np.frombuffer(payload, dtype="<f8").copy()
+
+
+def _encode_samples(samples: list[tuple[str, ...]]) -> bytes:
+    return json.dumps([list(s) for s in samples], separators=(",", ":")).encode()
+
+
+def _decode_samples(payload: bytes) -> list[tuple[str, ...]]:
+    return [tuple(s) for s in json.loads(payload)]
+
+
+def _encode_vector(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _decode_vector(payload: bytes) -> np.ndarray:
+    return np.frombuffer(payload, dtype="<f4").copy()
+
+
+def call_model(model: ModelAdapter, method: str, batch: list) -> list:
+    """Call one adapter method on a batch of request payloads; return its raw answers."""
+    if method == SCORE:
+        return model.score(batch)
+    if method == GENERATE:
+        requests = [GenerationRequest(**(p | {"prompt": tuple(p["prompt"])})) for p in batch]
+        return model.generate(requests)
+    if method == EMBED:
+        return list(np.asarray(model.embed(batch)))
+    raise ValueError(f"unknown model method {method!r}")
+
+
+class LocalExecutor:
+    """Runs a model's requests in this process, in batches, through the cache."""
+
+    def __init__(
+        self,
+        model: ModelAdapter,
+        cache: AnswerCache | None,
+        *,
+        batch_size: int = 32,
+        generation_batch_rows: int = 256,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.cache = cache
+        self.batch_size = batch_size
+        self.generation_batch_rows = generation_batch_rows
+        self.progress = progress
+        self.statistics = ExecutorStatistics()
+        self._model_digest = model.digest()
+
+    def score(self, sequences: Sequence[Sequence[str]], label: str = "score") -> list[np.ndarray]:
+        """Return per-code log-probabilities for each sequence."""
+        payloads = [list(s) for s in sequences]
+
+        def check(batch: list[list[str]], answers: list) -> list[bytes]:
+            if len(answers) != len(batch):
+                raise ModelCallError(
+                    f"{self.model.model_id} returned {len(answers)} scores for "
+                    f"{len(batch)} sequences"
+                )
+            for sequence, answer in zip(batch, answers, strict=True):
+                if len(answer) != len(sequence):
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned {len(answer)} log-probabilities "
+                        f"for a sequence of {len(sequence)} codes"
+                    )
+            return [_encode_scores(a) for a in answers]
+
+        encoded = self._run(SCORE, payloads, check, len, self.batch_size, label)
+        return [_decode_scores(e) for e in encoded]
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], label: str = "generate"
+    ) -> list[list[tuple[str, ...]]]:
+        """Return the sampled continuations of each request."""
+        payloads = [asdict(r) | {"prompt": list(r.prompt)} for r in requests]
+        samples_per_request = max((r.samples for r in requests), default=1)
+        requests_per_batch = max(1, self.generation_batch_rows // samples_per_request)
+
+        def check(batch: list[dict], answers: list) -> list[bytes]:
+            if len(answers) != len(batch):
+                raise ModelCallError(
+                    f"{self.model.model_id} answered {len(answers)} of "
+                    f"{len(batch)} generation requests"
+                )
+            for request, samples in zip(batch, answers, strict=True):
+                if len(samples) != request["samples"]:
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned {len(samples)} samples where "
+                        f"{request['samples']} were requested"
+                    )
+                if any(len(s) > request["max_new_tokens"] for s in samples):
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned a continuation longer than "
+                        f"max_new_tokens={request['max_new_tokens']}"
+                    )
+            return [_encode_samples(list(a)) for a in answers]
+
+        encoded = self._run(
+            GENERATE, payloads, check, lambda p: len(p["prompt"]), requests_per_batch, label
+        )
+        return [_decode_samples(e) for e in encoded]
+
+    def embed(self, sequences: Sequence[Sequence[str]], label: str = "embed") -> np.ndarray:
+        """Return one embedding vector per sequence, stacked."""
+        payloads = [list(s) for s in sequences]
+
+        def check(batch: list[list[str]], answers) -> list[bytes]:
+            vectors = np.asarray(answers)
+            if vectors.ndim != 2 or vectors.shape[0] != len(batch):
+                raise ModelCallError(
+                    f"{self.model.model_id} returned embeddings of shape {vectors.shape} "
+                    f"for {len(batch)} sequences"
+                )
+            return [_encode_vector(v) for v in vectors]
+
+        encoded = self._run(EMBED, payloads, check, len, self.batch_size, label)
+        return np.stack([_decode_vector(e) for e in encoded]) if encoded else np.zeros((0, 0))
+
+    def compute_batches(
+        self, method: str, batches: list[list]
+    ) -> Iterator[tuple[int, list, float]]:
+        """Yield (batch index, raw answers, model seconds) for each batch, in any order.
+
+        This executor runs them one after another in this process; other
+        executors override this to run them elsewhere.
+        """
+        for index, batch in enumerate(batches):
+            started = time.perf_counter()
+            answers = call_model(self.model, method, batch)
+            yield index, answers, time.perf_counter() - started
+
+    def _run(
+        self,
+        method: str,
+        payloads: list,
+        check: Callable[[list, list], list[bytes]],
+        length: Callable[[object], int],
+        batch_size: int,
+        label: str,
+    ) -> list[bytes]:
+        stats = self.statistics.for_method(method)
+        keys = [request_key(self._model_digest, method, p) for p in payloads]
+        unique: dict[str, object] = dict(zip(keys, payloads, strict=True))
+        stats.requested += len(keys)
+        stats.unique += len(unique)
+
+        answers: dict[str, bytes] = self.cache.get_many(unique) if self.cache is not None else {}
+        stats.from_cache += len(answers)
+        missing = sorted((k for k in unique if k not in answers), key=lambda k: length(unique[k]))
+        logger.info(
+            "%s: %d %s requests, %d unique, %d from cache, %d to compute",
+            label,
+            len(keys),
+            method,
+            len(unique),
+            len(answers),
+            len(missing),
+        )
+
+        batch_keys = [missing[i : i + batch_size] for i in range(0, len(missing), batch_size)]
+        batches = [[unique[k] for k in keys_of_batch] for keys_of_batch in batch_keys]
+        with tqdm(
+            total=len(missing), desc=label, unit="req", disable=not self.progress or not missing
+        ) as bar:
+            try:
+                for index, raw, seconds in self.compute_batches(method, batches):
+                    encoded = check(batches[index], raw)
+                    stats.model_seconds += seconds
+                    batch_answers = dict(zip(batch_keys[index], encoded, strict=True))
+                    if self.cache is not None:
+                        self.cache.put_many(batch_answers)
+                    answers.update(batch_answers)
+                    stats.computed += len(batch_answers)
+                    bar.update(len(batch_answers))
+            except ModelCallError:
+                raise
+            except Exception as error:  # an adapter may fail in any way; keep the reason
+                raise ModelCallError(
+                    f"{self.model.model_id}.{method} failed: {type(error).__name__}: {error}"
+                ) from error
+
+        return [answers[k] for k in keys]

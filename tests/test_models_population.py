@@ -1,0 +1,154 @@
+"""The population model: smoothed unigram scores and seeded i.i.d. generation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from synthetic_cohorts import make_cohort, make_cohort_from_codes
+
+from benchmark.data.sequence import build_sequence
+from benchmark.models.base import GENERATE, SCORE, GenerationRequest
+from benchmark.models.population import PopulationModel
+from benchmark.models.registry import ModelContext, ModelLoadError, load_model
+
+
+def test_scores_equal_smoothed_frequencies():
+    model = PopulationModel.fit([("A", "B", "A"), ("B",)])
+
+    # A: 2, B: 2, end of sequence: 2 -> N = 6; V = 2 known codes; denominator 6 + 2 + 2.
+    [scores] = model.score([("A", "UNSEEN", "B")])
+
+    np.testing.assert_allclose(scores, np.log([3 / 10, 1 / 10, 3 / 10]))
+    assert math.isclose(model.end_log_probability, math.log(3 / 10))
+
+
+def test_scores_ignore_context():
+    model = PopulationModel.fit([("A", "B", "C"), ("C", "C")])
+
+    forward, backward = model.score([("A", "B", "C"), ("C", "B", "A")])
+
+    np.testing.assert_allclose(forward, backward[::-1])
+
+
+def test_score_handles_empty_input():
+    model = PopulationModel.fit([("A",)])
+
+    assert model.score([]) == []
+    [empty] = model.score([()])
+    assert empty.shape == (0,)
+
+
+def test_generation_is_seeded():
+    model = PopulationModel.fit([("A", "B", "C", "D")] * 3)
+    request = GenerationRequest(
+        prompt=("A",), samples=5, max_new_tokens=10, temperature=1.0, seed=7
+    )
+
+    first = model.generate([request])
+    second = model.generate([request])
+    other_seed = model.generate([GenerationRequest(("A",), 5, 10, 1.0, seed=8)])
+
+    assert first == second
+    assert first != other_seed
+
+
+def test_generation_is_batch_independent():
+    model = PopulationModel.fit([("A", "B", "C", "D"), ("B", "B")])
+    requests = [
+        GenerationRequest(prompt=(), samples=4, max_new_tokens=6, temperature=1.0, seed=seed)
+        for seed in range(5)
+    ]
+
+    together = model.generate(requests)
+    alone = [model.generate([request])[0] for request in requests]
+
+    assert together == alone
+
+
+def test_generation_stops_at_end_and_limit():
+    model = PopulationModel.fit([("A", "B")] * 10)
+    request = GenerationRequest(prompt=(), samples=200, max_new_tokens=3, temperature=1.0, seed=0)
+
+    [samples] = model.generate([request])
+
+    assert len(samples) == 200
+    assert all(len(sample) <= 3 for sample in samples)
+    assert {code for sample in samples for code in sample} <= {"A", "B"}
+    # p(end) = 11 / 35 per draw, so most of 200 samples end before the limit.
+    assert sum(len(sample) < 3 for sample in samples) > 100
+
+
+def test_generation_frequencies_match_probabilities():
+    model = PopulationModel.fit([("A", "A", "A", "B")] * 5)
+    request = GenerationRequest(prompt=(), samples=4000, max_new_tokens=1, temperature=1.0, seed=1)
+
+    [samples] = model.generate([request])
+    share_a = sum(sample == ("A",) for sample in samples) / len(samples)
+
+    # A: 15 + 1, B: 5 + 1, end: 5 + 1 out of the emitted categories (unknown excluded).
+    assert share_a == pytest.approx(16 / 28, abs=0.03)
+
+
+def test_low_temperature_picks_most_frequent_code():
+    model = PopulationModel.fit([("A", "A", "A", "B")] * 5)
+    request = GenerationRequest(prompt=(), samples=50, max_new_tokens=1, temperature=0.05, seed=2)
+
+    [samples] = model.generate([request])
+
+    assert all(sample == ("A",) for sample in samples)
+
+
+def test_digest_tracks_frequencies():
+    first = PopulationModel.fit([("A", "B")])
+    same = PopulationModel.fit([("A", "B")])
+    different = PopulationModel.fit([("A", "B", "B")])
+
+    assert first.digest() == same.digest()
+    assert first.digest().startswith("sha256:")
+    assert first.digest() != different.digest()
+
+
+def test_duplicate_codes_rejected():
+    with pytest.raises(ValueError, match="distinct"):
+        PopulationModel(["A", "A"], [1, 2], end_count=1)
+
+
+def test_registry_fits_on_members_only():
+    cohort = make_cohort_from_codes(
+        [
+            ("train", "F", ["SNOMED//1", "SNOMED//2"]),
+            ("held_out", "F", ["SNOMED//99"]),
+            ("tuning", "M", ["SNOMED//98"]),
+        ]
+    )
+
+    model = load_model("population", ModelContext(cohort=cohort))
+
+    assert model.capabilities == frozenset({SCORE, GENERATE})
+    assert model.vocabulary() == {"GENDER//F", "AGE//40-44", "SNOMED//1", "SNOMED//2"}
+    [scores] = model.score([("SNOMED//99", "SNOMED//98")])
+    assert scores[0] == scores[1]
+
+
+def test_registry_uses_max_sequence_length():
+    cohort = make_cohort(20)
+    context = ModelContext(cohort=cohort, max_sequence_length=3)
+
+    model = load_model("population", context)
+
+    expected = {t for p in cohort.members for t in build_sequence(p, 3).tokens}
+    assert model.vocabulary() == expected
+
+
+def test_registry_requires_cohort():
+    with pytest.raises(ModelLoadError, match="no cohort was given"):
+        load_model("population", ModelContext(cohort=None))
+
+
+def test_registry_requires_members():
+    cohort = make_cohort_from_codes([("held_out", "F", ["SNOMED//1"])])
+
+    with pytest.raises(ModelLoadError, match="no patient in the 'train' split"):
+        load_model("population", ModelContext(cohort=cohort))
