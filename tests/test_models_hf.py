@@ -14,7 +14,7 @@ from synthetic_cohorts import make_cohort
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import EMBED, GENERATE, SCORE, GenerationRequest
+from benchmark.models.base import EMBED, GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
 from benchmark.models.hf import ContextLengthError, HuggingFaceModel
 from benchmark.models.registry import ModelContext, ModelLoadError, load_model
 from benchmark.models.tokenizer import SPECIAL_TOKENS
@@ -83,7 +83,7 @@ def test_vocabulary_is_codes(adapter, cohort):
 
     assert tokens <= adapter.vocabulary()
     assert not set(SPECIAL_TOKENS) & adapter.vocabulary()
-    assert adapter.capabilities == frozenset({SCORE, GENERATE, EMBED})
+    assert adapter.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE, EMBED})
 
 
 def test_score_equals_plain_forward(adapter, model_dir, sequences):
@@ -102,16 +102,14 @@ def test_score_handles_empty_sequence(adapter):
     assert empty.shape == (0,)
 
 
-def test_score_with_distribution(adapter, model_dir, sequences):
-    results = adapter.score_with_distribution(sequences[:3])
-    plain = adapter.score(sequences[:3])
+def test_score_details_equal_plain_forward(adapter, model_dir, sequences):
+    details = adapter.score_details(sequences)
+    plain = adapter.score(sequences)
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     vocabulary = json.loads((model_dir / "tokenizer.json").read_text())["model"]["vocab"]
-    for sequence, (log_probabilities, mean, std), expected in zip(
-        sequences[:3], results, plain, strict=True
-    ):
-        np.testing.assert_allclose(log_probabilities, expected, atol=1e-6)
+    for sequence, detail, expected in zip(sequences, details, plain, strict=True):
+        np.testing.assert_array_equal(detail.log_probs, expected)
 
         ids = torch.tensor([[vocabulary["[BOS]"]] + [vocabulary[code] for code in sequence]])
         with torch.no_grad():
@@ -119,8 +117,65 @@ def test_score_with_distribution(adapter, model_dir, sequences):
         weights = distribution.exp()
         expected_mean = (weights * distribution).sum(-1)
         expected_std = (weights * (distribution - expected_mean[:, None]) ** 2).sum(-1).sqrt()
-        np.testing.assert_allclose(mean, expected_mean.numpy(), atol=1e-5)
-        np.testing.assert_allclose(std, expected_std.numpy(), atol=1e-5)
+        np.testing.assert_allclose(detail.mean, expected_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(detail.std, expected_std.numpy(), atol=1e-5)
+
+        # The batched pass may differ from this one in the last float32 bits, so only
+        # tokens within 1e-5 of the observed one may be counted either way.
+        observed = distribution.gather(-1, ids[0, 1:].unsqueeze(-1))
+        surely_above = (distribution > observed + 1e-5).sum(-1).numpy()
+        maybe_above = (distribution > observed - 1e-5).sum(-1).numpy() - 1
+        assert (detail.rank >= surely_above).all()
+        assert (detail.rank <= maybe_above).all()
+        assert detail.rank.dtype == np.float64
+
+
+def test_score_details_uniform_distribution(model_dir, tmp_path):
+    # A zero final layer norm makes every hidden state 0. GPT-2's output layer has no bias, so
+    # every logit is 0 and the next-token distribution is uniform over all logits.
+    folder = tmp_path / "uniform"
+    shutil.copytree(model_dir, folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.zero_()
+    model.save_pretrained(folder)
+    adapter = load_model(f"hf:{folder}", ModelContext(cohort=None))
+    logit_count = model.config.vocab_size
+
+    [details] = adapter.score_details([("GENDER//F", "AGE//40-44", "GENDER//F")])
+
+    np.testing.assert_allclose(details.log_probs, [-np.log(logit_count)] * 3, atol=1e-6)
+    np.testing.assert_allclose(details.mean, [-np.log(logit_count)] * 3, atol=1e-6)
+    np.testing.assert_allclose(details.std, [0.0] * 3, atol=1e-6)
+    np.testing.assert_array_equal(details.rank, [0, 0, 0])
+
+
+def test_score_details_rank_of_most_likely_code(model_dir, tmp_path):
+    # A constant final hidden state along which one code's embedding points makes that code
+    # the most likely next token at every position.
+    folder = tmp_path / "peaked"
+    shutil.copytree(model_dir, folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    code_id = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]["GENDER//F"]
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.fill_(1.0)
+        model.transformer.wte.weight[code_id].fill_(10.0)
+    model.save_pretrained(folder)
+    adapter = load_model(f"hf:{folder}", ModelContext(cohort=None))
+
+    [details] = adapter.score_details([("GENDER//F", "AGE//40-44", "GENDER//F")])
+
+    np.testing.assert_array_equal(details.rank[[0, 2]], [0, 0])
+    assert details.rank[1] >= 1
+
+
+def test_score_details_handle_empty_sequence(adapter):
+    assert adapter.score_details([]) == []
+    [empty] = adapter.score_details([()])
+    for values in (empty.log_probs, empty.mean, empty.std, empty.rank):
+        assert values.shape == (0,)
 
 
 def test_unknown_codes_counted(adapter, caplog):
@@ -158,6 +213,11 @@ def test_tokenizer_without_unknown_token(model_dir, tmp_path):
     assert np.isnan(with_unknown[1])
     np.testing.assert_allclose(with_unknown[[0, 2]], without, atol=1e-6)
     assert adapter.unknown_code_counts == {"ICD10//Z99": 1}
+
+    [details] = adapter.score_details([("GENDER//F", "ICD10//Z99", "AGE//40-44")])
+    for values in (details.log_probs, details.mean, details.std, details.rank):
+        assert np.isnan(values[1])
+        assert np.isfinite(values[[0, 2]]).all()
 
 
 def test_generation_batch_independent(model_dir, adapter, sequences):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from synthetic_cohorts import make_cohort, make_cohort_from_codes
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import GenerationRequest
+from benchmark.models.base import GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
 from benchmark.models.lookup import POPULATION_WEIGHT, LookupModel
 from benchmark.models.population import PopulationModel
 from benchmark.models.registry import ModelContext, load_model
@@ -52,6 +53,92 @@ def test_member_scores_higher_than_non_member():
     non_member_scores = [scores.mean() for scores in model.score(non_member_sequences)]
 
     assert min(member_scores) > max(non_member_scores)
+
+
+def _enumerated_distribution(model: LookupModel, members, prefix: tuple[str, ...]) -> np.ndarray:
+    """Probability of every next category after ``prefix``: codes, end event, unknown bucket."""
+    codes = sorted(model.vocabulary())
+    candidates = [(*prefix, code) for code in [*codes, "NOT//A_CODE"]]
+    scored = np.exp([scores[-1] for scores in model.score(candidates)])
+
+    population_end = np.exp(PopulationModel.fit(members).end_log_probability)
+    sharing = [member for member in members if member[: len(prefix)] == prefix]
+    if sharing:
+        ending = sum(len(member) == len(prefix) for member in sharing) / len(sharing)
+        end = (1 - POPULATION_WEIGHT) * ending + POPULATION_WEIGHT * population_end
+    else:
+        end = population_end
+    return np.array([*scored[:-1], end, scored[-1]])
+
+
+def _check_against_enumeration(model: LookupModel, members, sequences) -> None:
+    details = model.score_details(sequences)
+    scores = model.score(sequences)
+
+    for sequence, detail, score in zip(sequences, details, scores, strict=True):
+        np.testing.assert_array_equal(detail.log_probs, score)
+        for position in range(len(sequence)):
+            probabilities = _enumerated_distribution(model, members, sequence[:position])
+            log_probabilities = np.log(probabilities)
+            mean = np.sum(probabilities * log_probabilities)
+            std = np.sqrt(np.sum(probabilities * (log_probabilities - mean) ** 2))
+            rank = np.sum(log_probabilities > score[position])
+
+            assert probabilities.sum() == pytest.approx(1.0, abs=1e-12)
+            assert detail.mean[position] == pytest.approx(mean, rel=1e-12)
+            assert detail.std[position] == pytest.approx(std, rel=1e-12)
+            assert detail.rank[position] == rank
+
+
+def test_score_details_match_enumeration():
+    # ("A",) ends where the others go on, so q(end | A) = 1/4 after the prefix "A".
+    members = [("A", "B"), ("A", "C"), ("A",), ("B", "A", "C"), ("A", "B", "B")]
+    model = LookupModel.fit(members)
+    sequences = [("A", "B", "B"), ("A", "D", "B"), ("C", "A"), ("B", "A", "C", "A"), ("UNSEEN",)]
+
+    _check_against_enumeration(model, members, sequences)
+
+
+def test_score_details_match_enumeration_on_cohort():
+    cohort = make_cohort(40, seed=2)
+    model = load_model("lookup", ModelContext(cohort=cohort, max_sequence_length=12))
+    members = [build_sequence(p, 12).tokens for p in cohort.members]
+    sequences = [members[0], build_sequence(cohort.non_members[0], 12).tokens]
+
+    _check_against_enumeration(model, members, sequences)
+
+
+def test_score_details_rank_of_most_likely_code():
+    # After "A", B is the next code of 3 of 4 members and C of 1.
+    model = LookupModel.fit([("A", "B")] * 3 + [("A", "C")])
+
+    [likely, unlikely] = model.score_details([("A", "B"), ("A", "C")])
+
+    np.testing.assert_array_equal(likely.rank, [0, 0])
+    np.testing.assert_array_equal(unlikely.rank, [0, 1])
+    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE})
+
+
+def test_score_details_handle_empty_input():
+    model = LookupModel.fit([("A", "B")])
+
+    assert model.score_details([]) == []
+    [empty] = model.score_details([()])
+    for values in (empty.log_probs, empty.mean, empty.std, empty.rank):
+        assert values.shape == (0,)
+
+
+def test_without_members_scores_are_population():
+    model = LookupModel.fit([])
+    population = PopulationModel.fit([])
+
+    [scores] = model.score([("A", "B")])
+    [details] = model.score_details([("A", "B")])
+
+    np.testing.assert_array_equal(scores, population.score([("A", "B")])[0])
+    np.testing.assert_array_equal(details.log_probs, scores)
+    np.testing.assert_allclose(details.mean, np.log([0.5, 0.5]))
+    np.testing.assert_array_equal(details.rank, [0, 0])
 
 
 def test_member_prefix_continues_record():

@@ -9,7 +9,7 @@ import pytest
 from synthetic_cohorts import make_cohort, make_cohort_from_codes
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import GENERATE, SCORE, GenerationRequest
+from benchmark.models.base import GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
 from benchmark.models.population import PopulationModel
 from benchmark.models.registry import ModelContext, ModelLoadError, load_model
 
@@ -38,6 +38,76 @@ def test_score_handles_empty_input():
     assert model.score([]) == []
     [empty] = model.score([()])
     assert empty.shape == (0,)
+
+
+def _enumerated_distribution(model: PopulationModel) -> np.ndarray:
+    """Log-probability of every category the model scores, one at a time."""
+    codes = sorted(model.vocabulary())
+    known = [model.log_probability([code])[0] for code in codes]
+    unknown = model.log_probability(["NOT//A_CODE"])[0]
+    return np.array([*known, model.end_log_probability, unknown])
+
+
+def _enumerated_details(distribution: np.ndarray, observed: np.ndarray):
+    probabilities = np.exp(distribution)
+    mean = np.sum(probabilities * distribution)
+    std = np.sqrt(np.sum(probabilities * (distribution - mean) ** 2))
+    ranks = np.array([np.sum(distribution > value) for value in observed])
+    return mean, std, ranks
+
+
+def test_score_details_hand_computed():
+    # A: 3, B: 2, end of sequence: 1 -> N = 6; V = 2; p = (4, 3, 2, 1) / 10 for A, B, end, unknown.
+    model = PopulationModel.fit([("A", "A", "B", "A", "B")])
+    probabilities = np.array([0.4, 0.3, 0.2, 0.1])
+    mean = np.sum(probabilities * np.log(probabilities))
+
+    [details] = model.score_details([("A", "B", "UNSEEN", "A")])
+
+    np.testing.assert_allclose(details.log_probs, np.log([0.4, 0.3, 0.1, 0.4]))
+    np.testing.assert_allclose(details.mean, [mean] * 4)
+    np.testing.assert_allclose(
+        details.std, [np.sqrt(np.sum(probabilities * (np.log(probabilities) - mean) ** 2))] * 4
+    )
+    np.testing.assert_array_equal(details.rank, [0, 1, 3, 0])
+
+
+def test_score_details_rank_skips_ties():
+    # A, B and the end event all have p = 3/10, so none is strictly more likely than another.
+    model = PopulationModel.fit([("A", "B", "A"), ("B",)])
+
+    [details] = model.score_details([("A", "B", "UNSEEN")])
+
+    np.testing.assert_array_equal(details.rank, [0, 0, 3])
+
+
+def test_score_details_match_enumeration():
+    cohort = make_cohort(30, seed=4)
+    model = load_model("population", ModelContext(cohort=cohort))
+    sequences = [build_sequence(p, 32).tokens for p in cohort.patients[:6]]
+    sequences.append(("NOT//A_CODE", sequences[0][0]))
+    distribution = _enumerated_distribution(model)
+
+    details = model.score_details(sequences)
+    scores = model.score(sequences)
+
+    assert np.exp(distribution).sum() == pytest.approx(1.0, abs=1e-12)
+    for sequence, detail, score in zip(sequences, details, scores, strict=True):
+        mean, std, ranks = _enumerated_details(distribution, score)
+        np.testing.assert_array_equal(detail.log_probs, score)
+        np.testing.assert_allclose(detail.mean, np.full(len(sequence), mean), rtol=1e-12)
+        np.testing.assert_allclose(detail.std, np.full(len(sequence), std), rtol=1e-12)
+        np.testing.assert_array_equal(detail.rank, ranks)
+        assert detail.rank.dtype == np.float64
+
+
+def test_score_details_handle_empty_input():
+    model = PopulationModel.fit([("A",)])
+
+    assert model.score_details([]) == []
+    [empty] = model.score_details([()])
+    for values in (empty.log_probs, empty.mean, empty.std, empty.rank):
+        assert values.shape == (0,)
 
 
 def test_generation_is_seeded():
@@ -115,21 +185,38 @@ def test_duplicate_codes_rejected():
         PopulationModel(["A", "A"], [1, 2], end_count=1)
 
 
-def test_registry_fits_on_members_only():
+def test_registry_fits_on_tuning_split():
     cohort = make_cohort_from_codes(
         [
             ("train", "F", ["SNOMED//1", "SNOMED//2"]),
             ("held_out", "F", ["SNOMED//99"]),
-            ("tuning", "M", ["SNOMED//98"]),
+            ("tuning", "M", ["SNOMED//98", "SNOMED//98"]),
         ]
     )
 
     model = load_model("population", ModelContext(cohort=cohort))
 
-    assert model.capabilities == frozenset({SCORE, GENERATE})
-    assert model.vocabulary() == {"GENDER//F", "AGE//40-44", "SNOMED//1", "SNOMED//2"}
-    [scores] = model.score([("SNOMED//99", "SNOMED//98")])
+    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE})
+    # Every cohort code is known, but only the tuning split's codes are counted.
+    assert model.vocabulary() == {
+        "GENDER//F", "GENDER//M", "AGE//40-44", "SNOMED//1", "SNOMED//2", "SNOMED//98",
+        "SNOMED//99",
+    }  # fmt: skip
+    [scores] = model.score([("SNOMED//1", "SNOMED//99", "SNOMED//98")])
     assert scores[0] == scores[1]
+    assert scores[2] > scores[0]
+
+
+def test_registry_falls_back_to_members_without_tuning(caplog):
+    cohort = make_cohort_from_codes(
+        [("train", "F", ["SNOMED//1", "SNOMED//1"]), ("held_out", "F", ["SNOMED//99"])]
+    )
+
+    model = load_model("population", ModelContext(cohort=cohort))
+
+    [scores] = model.score([("SNOMED//1", "SNOMED//99")])
+    assert scores[0] > scores[1]
+    assert "no 'tuning' split" in caplog.text
 
 
 def test_registry_uses_max_sequence_length():
@@ -138,7 +225,7 @@ def test_registry_uses_max_sequence_length():
 
     model = load_model("population", context)
 
-    expected = {t for p in cohort.members for t in build_sequence(p, 3).tokens}
+    expected = {t for p in cohort for t in build_sequence(p, 3).tokens}
     assert model.vocabulary() == expected
 
 

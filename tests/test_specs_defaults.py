@@ -197,7 +197,15 @@ def test_standard_suite_parameters(registry):
     assert list(suite.spec.attributes) == STANDARD_ATTRIBUTES
     assert list(suite.spec.tiers) == STANDARD_TIERS
     assert list(suite.spec.subgroups) == STANDARD_SUBGROUPS
-    assert parameters["membership"].attacks == ["loss", "min_k"]
+    assert list(parameters) == [
+        "membership", "attribute_inference", "reconstruction", "perturbation", "embedding",
+        "utility", "canary",
+    ]  # fmt: skip
+    assert parameters["membership"].attacks == [
+        "loss", "min_k", "min_k_plus_plus", "zlib", "reference",
+    ]  # fmt: skip
+    assert suite.spec.canaries is not None
+    assert suite.spec.canaries.repetitions == [1, 2, 4, 8, 16]
     assert parameters["membership"].min_k_fraction == 0.2
     assert (
         parameters["attribute_inference"].samples,
@@ -222,7 +230,7 @@ def test_smoke_suite_is_cheaper_standard(registry):
     assert smoke.spec.attributes == standard.spec.attributes
     assert smoke.spec.tiers == standard.spec.tiers
     assert smoke.spec.subgroups == standard.spec.subgroups
-    assert smoke.spec.cohort.max_patients_per_group == 60
+    assert smoke.spec.cohort.max_patients_per_group == 150
     assert smoke.probe_parameters["attribute_inference"].samples == 4
     assert smoke.probe_parameters["attribute_inference"].max_new_tokens == 24
     assert smoke.probe_parameters["reconstruction"].max_new_tokens == 24

@@ -177,3 +177,33 @@ def info_command(cohort: str | None, split_seed: int) -> None:
         ["fingerprint", loaded.fingerprint],
     ]
     click.echo(tabulate(rows, tablefmt="plain"))
+
+
+@data_group.command("export-training-set")
+@click.option("--suite", default="standard", show_default=True,
+              help="Suite id or suite YAML path whose training set (and canaries) to write.")
+@click.option("--cohort", default=None,
+              help="Cohort: a bundled id, a MEDS folder or a JSONL file. [default: synthea-1k]")
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="New or empty folder the MEDS training set is written to.")
+def export_training_set_command(suite: str, cohort: str | None, out_dir: Path) -> None:
+    """Write the exact training set of a suite as MEDS: the members, each canary
+    repeated as the suite says, and the 'tuning' split for early stopping.
+
+    Train on split 'train' only, so scores stay comparable with the
+    leaderboard's. Non-members are never written.
+    """
+    from benchmark.data.loading import load_cohort
+    from benchmark.data.training_set import export_training_set
+    from benchmark.specs.registry import SpecRegistry
+
+    resolved = SpecRegistry.load().resolve_suite(suite)
+    try:
+        n_train, n_tuning = export_training_set(load_cohort(cohort), resolved, out_dir)
+    except FileExistsError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"wrote {out_dir}: {n_train} training patients (members and canary copies) and "
+        f"{n_tuning} tuning patients"
+    )

@@ -53,6 +53,8 @@ def demo_command(suite, work_dir, results_dir, site_dir, epochs, progress) -> No
     """Train the reference GPT, run a suite on it, 'population' and 'lookup',
     and build the leaderboard site from the three results."""
     from benchmark.data.loading import load_cohort
+    from benchmark.data.training_set import suite_training_cohort
+    from benchmark.specs.registry import SpecRegistry
     from benchmark.leaderboard.build import build_site
     from benchmark.models.training import train_reference_gpt
     from benchmark.runner.run import RunOptions, run_suite
@@ -65,7 +67,11 @@ def demo_command(suite, work_dir, results_dir, site_dir, epochs, progress) -> No
     else:
         click.echo(f"training the reference GPT into {model_dir}")
         arguments = {} if epochs is None else {"epochs": epochs}
-        train_reference_gpt(load_cohort(None), model_dir, **arguments)
+        # The reference GPT trains on the suite's training set: members and canaries.
+        training, _ = suite_training_cohort(
+            load_cohort(None), SpecRegistry.load().resolve_suite(suite)
+        )
+        train_reference_gpt(training, model_dir, progress=progress, **arguments)
 
     options = RunOptions(cache_dir=work_dir / "cache", progress=progress)
     models = {

@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 def _user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input, shown as a message without a traceback."""
     from benchmark.data.errors import CohortError
-    from benchmark.models.registry import UnknownModelError
+    from benchmark.models.hf import ContextLengthError
+    from benchmark.models.registry import ModelLoadError, UnknownModelError
+    from benchmark.models.tokenizer import InvalidCodeError
     from benchmark.probes.registry import UnknownProbeError
     from benchmark.results.writer import InvalidResultError
     from benchmark.runner.evaluation import EvaluationSetError
@@ -31,6 +33,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (
         CohortError,
         UnknownModelError,
+        ModelLoadError,
+        ContextLengthError,
+        InvalidCodeError,
         UnknownProbeError,
         InvalidResultError,
         EvaluationSetError,

@@ -74,6 +74,41 @@ DEFAULT_CACHE_DIR = Path(user_cache_dir("clinmem"))
     "only turn it on for models you trust.",
 )
 @click.option(
+    "--reference-model",
+    "reference_model",
+    default=None,
+    metavar="MODEL",
+    help="Model id of a reference model for the membership probe's 'reference' attack "
+    "(target log-probability minus the reference's); e.g. a model trained on other patients.",
+)
+@click.option(
+    "--executor",
+    "executor",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "ray"]),
+    help="Where model batches run: 'local' in this process, or 'ray' on Ray actors holding "
+    "one model replica each (needs: pip install 'clinmem[ray]'). Results are the same.",
+)
+@click.option(
+    "--ray-address",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Address of a running Ray cluster: 'auto' on one of its nodes, or HOST:PORT of its "
+    "head. Without it, --executor ray starts a Ray runtime on this machine (127.0.0.1 only) "
+    "and stops it at the end.",
+)
+@click.option(
+    "--workers",
+    "workers",
+    default=None,
+    type=click.IntRange(1),
+    metavar="N",
+    help="Ray actors, each holding one model replica on one GPU (when the cluster has GPUs "
+    "or --device is cuda) or one CPU. [default: one per GPU of the cluster, else one per CPU]",
+)
+@click.option(
     "--progress/--no-progress",
     default=True,
     show_default=True,
@@ -90,6 +125,10 @@ def run_command(
     batch_size,
     device,
     trust_remote_code,
+    reference_model,
+    executor,
+    ray_address,
+    workers,
     progress,
 ) -> None:
     """Run a suite on a model and write one schema-valid result JSON.
@@ -98,7 +137,14 @@ def run_command(
     provenance, and no patient-level data. An interrupted run resumes from the
     cache when started again with the same arguments.
     """
+    from benchmark.runner.ray_executor import ExecutorSetupError, check_executor_options
     from benchmark.runner.run import RunOptions, run_suite
+
+    # Option errors show before the cohort and the model load.
+    try:
+        check_executor_options(executor, ray_address, workers)
+    except ExecutorSetupError as error:
+        raise click.ClickException(str(error)) from None
 
     options = RunOptions(
         cache_dir=None if no_cache else cache_dir,
@@ -107,9 +153,15 @@ def run_command(
         trust_remote_code=trust_remote_code,
         progress=progress,
         extra_spec_dirs=list(spec_dirs),
+        executor=executor,
+        ray_address=ray_address,
+        workers=workers,
+        reference_model=reference_model,
     )
     try:
         result = run_suite(model_id, suite, cohort, output, options)
+    except ExecutorSetupError as error:
+        raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         raise click.ClickException(
             "interrupted; finished model answers are in the cache. Run the same command "
@@ -118,10 +170,4 @@ def run_command(
     summary = result.summary
     click.echo(f"wrote {output}")
     for name, interval in summary:
-        click.echo(f"  {name}: {_format(interval)}")
-
-
-def _format(interval) -> str:
-    from benchmark.leaderboard.build import format_interval
-
-    return format_interval(interval)
+        click.echo(f"  {name}: {interval.formatted()}")

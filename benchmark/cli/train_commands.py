@@ -20,6 +20,14 @@ from benchmark.models.training import DEFAULT_EPOCHS
     "The model trains on its 'train' split (the members) only.",
 )
 @click.option(
+    "--suite",
+    "suite",
+    default="standard",
+    show_default=True,
+    help="Suite whose training set to train on: the members plus the suite's canary patients "
+    "(see 'clinmem data export-training-set'). 'none' trains on the members alone.",
+)
+@click.option(
     "--out",
     "out_dir",
     required=True,
@@ -62,6 +70,7 @@ from benchmark.models.training import DEFAULT_EPOCHS
 )
 def train_reference_command(
     cohort_id: str,
+    suite: str,
     out_dir: Path,
     epochs: int,
     seed: int,
@@ -78,6 +87,11 @@ def train_reference_command(
         cohort = load_cohort(cohort_id)
     except (OSError, ValueError) as error:
         raise click.ClickException(f"cannot load cohort {cohort_id!r}: {error}") from error
+    if suite != "none":
+        from benchmark.data.training_set import suite_training_cohort
+        from benchmark.specs.registry import SpecRegistry
+
+        cohort, _ = suite_training_cohort(cohort, SpecRegistry.load().resolve_suite(suite))
 
     try:
         report = train_reference_gpt(

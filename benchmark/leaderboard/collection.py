@@ -1,62 +1,88 @@
-"""Reading a folder of result files for the leaderboard.
+"""The results a site is built from: the accepted files of a folder, by suite.
 
-Only files that validate against the result schema are used; a file that does
-not is reported by name with its first errors and left out. Files whose name
-marks them as private per-patient detail are never read.
+Every file goes through ``benchmark.leaderboard.validation`` first. Rejected
+files are reported by name and left out, and files whose name contains
+``.private.`` are never read.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.leaderboard.slugs import unique_slugs
+from benchmark.leaderboard.validation import FileReport, SuiteCatalog, validate_folder
 from benchmark.results.models import Result
-from benchmark.results.schema import schema_errors
-
-logger = logging.getLogger(__name__)
-
-PRIVATE_MARKER = ".private."
 
 
 @dataclass(frozen=True)
 class LoadedResult:
+    """An accepted result file and the slug of its page."""
+
     path: Path
     result: Result
+    #: Name of the result's page, ``results/<slug>.html``, derived from the file name.
+    slug: str
+
+    @property
+    def display_name(self) -> str:
+        """The submission's name, or the model id for results submitted without one."""
+        submission = self.result.submission or {}
+        return submission.get("name") or self.result.model.id
 
 
 @dataclass(frozen=True)
-class RejectedFile:
-    path: Path
-    errors: list[str]
+class SuiteGroup:
+    """Results that may be ranked together: same suite name, version and digest."""
+
+    name: str
+    version: int
+    digest: str
+    #: Ranked by risk index, lowest first; results without one come last.
+    rows: list[LoadedResult]
 
 
-def read_results(directory: Path) -> tuple[list[LoadedResult], list[RejectedFile]]:
-    """Return the valid results of a folder and the files rejected, with why."""
-    loaded, rejected = [], []
-    for path in sorted(directory.glob("*.json")):
-        if PRIVATE_MARKER in path.name:
-            logger.info("skipping private file %s", path)
-            continue
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            rejected.append(RejectedFile(path, [f"not valid JSON: {error}"]))
-            continue
-        errors = schema_errors(document)
-        if errors:
-            rejected.append(RejectedFile(path, errors))
-            continue
-        loaded.append(LoadedResult(path, Result.model_validate(document)))
-    return loaded, rejected
+@dataclass(frozen=True)
+class Collection:
+    """The accepted, rejected and private files of a results folder."""
+
+    results: list[LoadedResult]
+    rejected: list[FileReport]
+    private_files: list[Path]
+
+    def groups(self) -> list[SuiteGroup]:
+        return group_by_suite(self.results)
 
 
-def group_by_suite(results: list[LoadedResult]) -> dict[tuple[str, int, str], list[LoadedResult]]:
-    """Group results that may be ranked together: same suite name, version and digest."""
-    groups: dict[tuple[str, int, str], list[LoadedResult]] = defaultdict(list)
+def collect_results(folder: Path, catalog: SuiteCatalog) -> Collection:
+    """Validate every result file of ``folder`` and keep the accepted ones."""
+    report = validate_folder(folder, catalog)
+    accepted = report.accepted
+    slugs = unique_slugs(file.path.stem for file in accepted)
+    results = [
+        LoadedResult(file.path, file.result, slug)  # type: ignore[arg-type]
+        for file, slug in zip(accepted, slugs, strict=True)
+    ]
+    return Collection(results, report.rejected, report.private_files)
+
+
+def group_by_suite(results: list[LoadedResult]) -> list[SuiteGroup]:
+    """Group results by suite name, version and digest, each group ranked by risk index."""
+    members: dict[tuple[str, int, str], list[LoadedResult]] = defaultdict(list)
     for loaded in results:
         suite = loaded.result.suite
-        groups[(suite.name, suite.version, suite.digest)].append(loaded)
-    return dict(groups)
+        members[(suite.name, suite.version, suite.digest)].append(loaded)
+    return [
+        SuiteGroup(name, version, digest, sorted(rows, key=rank_key))
+        for (name, version, digest), rows in sorted(members.items())
+    ]
+
+
+def rank_key(loaded: LoadedResult) -> tuple[float, float, str]:
+    """Order by risk index, then by the upper end of its interval, then by name."""
+    risk = loaded.result.summary.risk_index
+    value = math.inf if risk.value is None else risk.value
+    upper = math.inf if risk.ci_high is None else risk.ci_high
+    return (value, upper, loaded.display_name.casefold())

@@ -25,13 +25,37 @@ from dataclasses import dataclass
 import numpy as np
 
 SCORE = "score"
+#: Per-position statistics of the full next-code distribution, beside the scores.
+SCORE_DETAILS = "score_details"
 GENERATE = "generate"
 EMBED = "embed"
-CAPABILITIES = (SCORE, GENERATE, EMBED)
+CAPABILITIES = (SCORE, SCORE_DETAILS, GENERATE, EMBED)
 
 
 class CapabilityNotSupported(RuntimeError):
     """Raised when a probe asks a model for something it cannot do."""
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """A scored sequence with statistics of the model's full next-code distribution.
+
+    All arrays have one entry per code of the sequence, as ``score`` returns:
+
+    - ``log_probs``: log p(code_i | prefix), natural log;
+    - ``mean``, ``std``: mean and standard deviation of log p(c | prefix) with
+      c drawn from the model's next-code distribution p(. | prefix), for
+      Min-K%++ (Zhang et al., "Min-K%++: Improved Baseline for Detecting
+      Pre-Training Data from Large Language Models", 2024);
+    - ``rank``: how many codes the model finds strictly more likely than the
+      observed one (0 = the observed code is the most likely), for top-k
+      accuracy.
+    """
+
+    log_probs: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    rank: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,10 @@ class ModelAdapter(ABC):
     def score(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Return per-code log-probabilities (float64, natural log) for each sequence."""
         raise CapabilityNotSupported(f"{self.model_id} cannot score sequences")
+
+    def score_details(self, sequences: Sequence[Sequence[str]]) -> list[TokenScores]:
+        """Return per-code log-probabilities with statistics of the full distribution."""
+        raise CapabilityNotSupported(f"{self.model_id} cannot describe its next-code distribution")
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Return ``request.samples`` sampled continuations for each request."""

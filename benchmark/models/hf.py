@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.models.base import EMBED, GENERATE, SCORE, GenerationRequest, ModelAdapter
+from benchmark.models.base import (
+    EMBED,
+    GENERATE,
+    SCORE,
+    SCORE_DETAILS,
+    GenerationRequest,
+    ModelAdapter,
+    TokenScores,
+)
 from benchmark.models.registry import HF_PREFIX, ModelContext, ModelLoadError
 from benchmark.models.sampling import SamplingRow, row_seed, sample_rows
 
@@ -136,7 +144,7 @@ class HuggingFaceModel(ModelAdapter):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({SCORE, GENERATE, EMBED})
+        return frozenset({SCORE, SCORE_DETAILS, GENERATE, EMBED})
 
     @property
     def unknown_code_counts(self) -> Counter[str]:
@@ -152,18 +160,16 @@ class HuggingFaceModel(ModelAdapter):
         return frozenset(self._code_ids)
 
     def score(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        return [log_probabilities for log_probabilities, _, _ in self._score(sequences, False)]
+        return [values[0] for values in self._score(sequences, with_details=False)]
 
-    def score_with_distribution(
-        self, sequences: Sequence[Sequence[str]]
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Return per-code (log-probability, mean, standard deviation) arrays for each sequence.
+    def score_details(self, sequences: Sequence[Sequence[str]]) -> list[TokenScores]:
+        """Score like ``score``, with statistics of the full softmax at each position.
 
-        The mean and standard deviation are those of log p(z) for z drawn from
-        the full next-token distribution at each position, as Min-K%++
-        calibrates with. They come from the same forward pass as the scores.
+        The distribution is the softmax over every logit of the model, special
+        tokens included. The statistics come from the same forward pass as the
+        scores, and a code left out of the input gets NaN in every array.
         """
-        return self._score(sequences, True)
+        return [TokenScores(*values) for values in self._score(sequences, with_details=True)]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Sample each request's continuations, all samples of a request in one batch."""
@@ -223,21 +229,20 @@ class HuggingFaceModel(ModelAdapter):
             torch.cuda.empty_cache()
 
     def _score(
-        self, sequences: Sequence[Sequence[str]], with_distribution: bool
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        self, sequences: Sequence[Sequence[str]], with_details: bool
+    ) -> list[tuple[np.ndarray, ...]]:
+        """Return per-code arrays per sequence: log_probs, then mean, std and rank with details."""
         import torch
 
         encoded = [self._input_ids(sequence) for sequence in sequences]
         for ids, _ in encoded:
             self._check_fits(len(ids), "scoring a sequence")
 
-        results: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
-            (np.empty(0), np.empty(0), np.empty(0))
-        ] * len(sequences)
+        results: list[tuple[np.ndarray, ...]] = [()] * len(sequences)
         with torch.inference_mode():
             for batch in self._length_sorted_batches([ids for ids, _ in encoded]):
                 batch_ids = [encoded[i][0] for i in batch]
-                per_token = self._forward_log_probabilities(batch_ids, with_distribution)
+                per_token = self._forward_log_probabilities(batch_ids, with_details)
                 for row, index in enumerate(batch):
                     _, known = encoded[index]
                     results[index] = tuple(
@@ -246,9 +251,9 @@ class HuggingFaceModel(ModelAdapter):
         return results
 
     def _forward_log_probabilities(
-        self, batch_ids: list[list[int]], with_distribution: bool
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        """Run one forward pass; return per-row (observed, mean, std) log-probability arrays."""
+        self, batch_ids: list[list[int]], with_details: bool
+    ) -> list[list[np.ndarray]]:
+        """Run one forward pass; return per-row arrays in the order ``_score`` returns them."""
         import torch
 
         input_ids, attention_mask = self._right_padded(batch_ids)
@@ -259,21 +264,22 @@ class HuggingFaceModel(ModelAdapter):
         )
         log_probabilities = torch.log_softmax(output.logits[:, :-1].float(), dim=-1)
         observed = log_probabilities.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        per_position = [observed]
 
-        if with_distribution:
+        if with_details:
             probabilities = log_probabilities.exp()
             finite = torch.where(probabilities > 0, log_probabilities, 0.0)
             mean = (probabilities * finite).sum(dim=-1)
             variance = (probabilities * (finite - mean.unsqueeze(-1)) ** 2).sum(dim=-1)
             std = variance.clamp(min=0).sqrt()
-        else:
-            mean = std = torch.full_like(observed, float("nan"))
+            rank = (log_probabilities > observed.unsqueeze(-1)).sum(dim=-1)
+            per_position.extend([mean, std, rank])
 
         lengths = [len(ids) - 1 for ids in batch_ids]
-        return tuple(
+        return [
             [values[row, :length].double().cpu().numpy() for row, length in enumerate(lengths)]
-            for values in (observed, mean, std)
-        )
+            for values in per_position
+        ]
 
     def _generate_batch(
         self,

@@ -10,6 +10,11 @@ whose next event is ``code_i``. When no member shares the prefix, q is the
 population unigram itself. A member's own record therefore scores far higher
 than a non-member's.
 
+``score_details`` describes the whole mixture at each position: every code the
+members have, the end event (a member whose record ends after the prefix
+counts towards q(end)) and the population's unknown-code bucket. Its
+statistics come from a dense (positions x categories) table per sequence.
+
 Generation finds the member whose record best matches the prompt and returns
 that record with the prompt's codes taken out. Prompted with the start of a
 member's record, it returns the rest of the record. Prompted with a record
@@ -26,8 +31,15 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from benchmark.models.base import GENERATE, SCORE, GenerationRequest, ModelAdapter
-from benchmark.models.population import PopulationModel
+from benchmark.models.base import (
+    GENERATE,
+    SCORE,
+    SCORE_DETAILS,
+    GenerationRequest,
+    ModelAdapter,
+    TokenScores,
+)
+from benchmark.models.population import PopulationModel, log_probability_moments
 
 POPULATION_WEIGHT = 0.05
 # Prompts matched per sparse product; bounds the dense (prompts x members) block in memory.
@@ -48,7 +60,19 @@ class LookupModel(ModelAdapter):
             for index, code in enumerate(sorted({c for s in self._sequences for c in s}))
         }
         self._build_prefix_tree()
+        self._index_children()
         self._build_match_index()
+
+        # Population probabilities by category: token ids, then the end event, then unknown codes.
+        self._end_column = len(self._token_ids)
+        codes_by_id = sorted(self._token_ids, key=self._token_ids.__getitem__)
+        population_log_probabilities = np.concatenate(
+            [
+                self._population.log_probability(codes_by_id),
+                [self._population.end_log_probability, self._population.unknown_log_probability],
+            ]
+        )
+        self._population_probabilities = np.exp(population_log_probabilities)
 
     @classmethod
     def fit(cls, sequences: Sequence[Sequence[str]]) -> LookupModel:
@@ -57,7 +81,7 @@ class LookupModel(ModelAdapter):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({SCORE, GENERATE})
+        return frozenset({SCORE, SCORE_DETAILS, GENERATE})
 
     def digest(self) -> str:
         hasher = hashlib.sha256(f"clinmem lookup model\nε={POPULATION_WEIGHT}\n".encode())
@@ -70,7 +94,17 @@ class LookupModel(ModelAdapter):
         return frozenset(self._token_ids)
 
     def score(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        return [self._score_one(sequence) for sequence in sequences]
+        return [
+            self._score_one(sequence, *self._walk_prefix_tree(sequence)) for sequence in sequences
+        ]
+
+    def score_details(self, sequences: Sequence[Sequence[str]]) -> list[TokenScores]:
+        """Score like ``score``, with statistics of the mixture over every category.
+
+        The categories are the members' codes, the end event and the unknown
+        bucket, and an unknown code is ranked as its bucket.
+        """
+        return [self._score_details_one(sequence) for sequence in sequences]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Copy the best-matching member record for each sample.
@@ -108,6 +142,26 @@ class LookupModel(ModelAdapter):
                 node = child
         self._reach = reach
 
+    def _index_children(self) -> None:
+        # The children of node n are entries _child_offsets[n]:_child_offsets[n + 1] of
+        # _child_tokens and _child_reach. _end_reach[n] counts the members whose record
+        # ends right after prefix n.
+        node_count = len(self._reach)
+        parents = np.fromiter((node for node, _ in self._children), np.int64, len(self._children))
+        tokens = np.fromiter((token for _, token in self._children), np.int64, len(self._children))
+        children = np.fromiter(self._children.values(), np.int64, len(self._children))
+        order = np.argsort(parents, kind="stable")
+
+        self._reach_array = np.asarray(self._reach, dtype=np.int64)
+        self._child_tokens = tokens[order]
+        self._child_reach = self._reach_array[children[order]]
+        child_counts = np.bincount(parents, minlength=node_count)
+        self._child_offsets = np.concatenate([[0], np.cumsum(child_counts)])
+
+        reach_of_children = np.zeros(node_count, dtype=np.int64)
+        np.add.at(reach_of_children, parents, self._reach_array[children])
+        self._end_reach = self._reach_array - reach_of_children
+
     def _build_match_index(self) -> None:
         rows, columns = [], []
         for row, sequence in enumerate(self._sequences):
@@ -126,24 +180,74 @@ class LookupModel(ModelAdapter):
                 self._token_ids[code] for code in sequence
             ]
 
-    def _score_one(self, sequence: Sequence[str]) -> np.ndarray:
-        population = np.exp(self._population.log_probability(sequence))
+    def _walk_prefix_tree(self, sequence: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the prefix node before each code (-1 once no member shares it) and q(code)."""
+        nodes = np.full(len(sequence), -1, dtype=np.int64)
         shared_share = np.zeros(len(sequence))
-        matched = np.zeros(len(sequence), dtype=bool)
 
-        node: int | None = 0
+        # Without members not even the empty prefix is shared, so the root does not count.
+        node: int | None = 0 if self._sequences else None
         for position, code in enumerate(sequence):
             if node is None:
                 break
-            matched[position] = True
+            nodes[position] = node
             token = self._token_ids.get(code)
             child = self._children.get((node, token)) if token is not None else None
             if child is not None:
                 shared_share[position] = self._reach[child] / self._reach[node]
             node = child
+        return nodes, shared_share
 
+    def _score_one(
+        self, sequence: Sequence[str], nodes: np.ndarray, shared_share: np.ndarray
+    ) -> np.ndarray:
+        population = np.exp(self._population.log_probability(sequence))
         mixed = (1 - POPULATION_WEIGHT) * shared_share + POPULATION_WEIGHT * population
-        return np.log(np.where(matched, mixed, population))
+        return np.log(np.where(nodes >= 0, mixed, population))
+
+    def _score_details_one(self, sequence: Sequence[str]) -> TokenScores:
+        nodes, shared_share = self._walk_prefix_tree(sequence)
+        log_probs = self._score_one(sequence, nodes, shared_share)
+
+        log_table = np.log(self._next_code_probabilities(nodes))
+        mean, std = log_probability_moments(log_table)
+
+        # The observed entries take score's values, so that a last-bit difference between
+        # the two computations cannot count the observed code as more likely than itself.
+        categories = np.array(
+            [self._token_ids.get(code, self._end_column + 1) for code in sequence], dtype=np.int64
+        )
+        log_table[np.arange(len(sequence)), categories] = log_probs
+        rank = (log_table > log_probs[:, np.newaxis]).sum(axis=-1).astype(np.float64)
+        return TokenScores(log_probs=log_probs, mean=mean, std=std, rank=rank)
+
+    def _next_code_probabilities(self, nodes: np.ndarray) -> np.ndarray:
+        """Return p(category | prefix) as a (positions, categories) table.
+
+        Columns are the token ids, then the end event, then the unknown bucket.
+        """
+        table = np.tile(self._population_probabilities, (len(nodes), 1))
+        rows = np.flatnonzero(nodes >= 0)
+        if len(rows) == 0:
+            return table
+
+        # Gather every child of every matched node at once: entry k of row r is the
+        # k-th child of nodes[rows[r]].
+        matched = nodes[rows]
+        starts = self._child_offsets[matched]
+        counts = self._child_offsets[matched + 1] - starts
+        child_rows = np.repeat(np.arange(len(rows)), counts)
+        first_entries = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        entries = np.arange(counts.sum()) + first_entries
+
+        reach = self._reach_array[matched]
+        shares = np.zeros((len(rows), table.shape[1]))
+        shares[child_rows, self._child_tokens[entries]] = (
+            self._child_reach[entries] / reach[child_rows]
+        )
+        shares[:, self._end_column] = self._end_reach[matched] / reach
+        table[rows] = (1 - POPULATION_WEIGHT) * shares + POPULATION_WEIGHT * table[rows]
+        return table
 
     def _shared_code_counts(self, prompts: Sequence[Sequence[str]]) -> np.ndarray:
         rows, columns = [], []

@@ -9,8 +9,8 @@ Usage::
 
 Model ids:
 
-- ``population``: unigram code frequencies of the cohort's members, which
-  memorizes nothing by construction (``benchmark.models.population``);
+- ``population``: unigram code frequencies of the cohort's ``tuning`` split,
+  which memorizes nothing by construction (``benchmark.models.population``);
 - ``lookup``: copies the member record that best matches the prompt, which
   memorizes everything by construction (``benchmark.models.lookup``);
 - ``hf:<path>``: a Hugging Face causal LM saved in a local folder whose
@@ -70,7 +70,8 @@ class ModelContext:
 
 
 _BUILT_IN_DESCRIPTIONS = {
-    "population": "unigram code frequencies of the members; memorizes nothing by construction",
+    "population": "unigram code frequencies of the tuning split; memorizes nothing by "
+    "construction",
     "lookup": "copies the member record that best matches the prompt; "
     "memorizes everything by construction",
 }
@@ -125,9 +126,32 @@ def _member_sequences(context: ModelContext, model_id: str) -> list[tuple[str, .
 
 
 def _load_population(context: ModelContext) -> ModelAdapter:
+    """Fit the unigram on the ``tuning`` split, which is neither member nor non-member,
+    so members and non-members are alike to it and it memorizes nothing."""
+    from benchmark.data.cohort import TUNING_SPLIT
     from benchmark.models.population import PopulationModel
 
-    return PopulationModel.fit(_member_sequences(context, "population"))
+    if context.cohort is None:
+        raise ModelLoadError(
+            "model 'population' is fit on a cohort, but no cohort was given; "
+            "pass the cohort the model is evaluated on"
+        )
+    tuning = context.cohort.in_split(TUNING_SPLIT)
+    if tuning:
+        sequences = [build_sequence(p, context.max_sequence_length).tokens for p in tuning]
+    else:
+        logger.warning(
+            "cohort %r has no 'tuning' split; fitting 'population' on the members, which "
+            "gives it a small membership signal through rare codes",
+            context.cohort.name,
+        )
+        sequences = _member_sequences(context, "population")
+    vocabulary = {
+        token
+        for patient in context.cohort
+        for token in build_sequence(patient, context.max_sequence_length).tokens
+    }
+    return PopulationModel.fit(sequences, vocabulary=vocabulary)
 
 
 def _load_lookup(context: ModelContext) -> ModelAdapter:

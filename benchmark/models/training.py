@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.cohort import TUNING_SPLIT, Cohort, code_vocabulary
+from benchmark.data.cohort import TUNING_SPLIT, Cohort, Patient, code_vocabulary
 from benchmark.data.sequence import AGE_BAND_YEARS, AGE_TOP_CODED, age_band_token, build_sequence
 from benchmark.models.hf import available_cores
 from benchmark.models.tokenizer import build_code_tokenizer
@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 TRAINING_RECORD = "clinmem_training.json"
 
-DEFAULT_EPOCHS = 30
-DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_EPOCHS = 12
+DEFAULT_LEARNING_RATE = 3e-3
 # Batches sorted by length together, per shuffled window.
 _BUCKET_WINDOW_BATCHES = 8
 
@@ -102,9 +102,6 @@ def train_reference_gpt(
     without tuning patients, invalid settings, or a non-empty ``out_dir``
     without ``overwrite``.
     """
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     started = time.perf_counter()
     out_path = Path(out_dir)
     settings = dict(
@@ -134,72 +131,30 @@ def train_reference_gpt(
         )
 
     tokenizer = build_code_tokenizer(_cohort_tokens(cohort))
-    vocabulary = tokenizer.get_vocab()
+    member_ids = _encode(members, tokenizer, max_sequence_length)
+    tuning_ids = _encode(tuning, tokenizer, max_sequence_length)
+    non_member_ids = _encode(non_members, tokenizer, max_sequence_length)
 
-    def encode(patients: Sequence) -> list[list[int]]:
-        return [
-            [tokenizer.bos_token_id]
-            + [vocabulary[token] for token in build_sequence(patient, max_sequence_length).tokens]
-            + [tokenizer.eos_token_id]
-            for patient in patients
-        ]
-
-    member_ids, tuning_ids, non_member_ids = encode(members), encode(tuning), encode(non_members)
-
-    torch.set_num_threads(available_cores())
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(vocabulary),
-        n_positions=max_sequence_length + 2,
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=n_head,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    shuffler = torch.Generator().manual_seed(seed)
+    model = _new_model(tokenizer, settings, seed)
     logger.info(
         "training a GPT-2 (%d layers, %d heads, %d dimensions, %d tokens) on %d members of %s",
         n_layer,
         n_head,
         n_embd,
-        len(vocabulary),
+        len(tokenizer),
         len(members),
         cohort.name,
     )
-
-    train_losses: list[float] = []
-    tuning_losses: list[float] = []
-    best_epoch, best_state = 0, None
-    for epoch in range(1, epochs + 1):
-        train_losses.append(
-            _train_epoch(
-                model, optimizer, member_ids, batch_size, shuffler, epoch, epochs, progress
-            )
-        )
-        if tuning_ids:
-            tuning_losses.append(_mean_loss(model, tuning_ids, batch_size))
-        logger.info(
-            "epoch %d: train loss %.4f, tuning loss %s",
-            epoch,
-            train_losses[-1],
-            f"{tuning_losses[-1]:.4f}" if tuning_losses else "n/a",
-        )
-
-        if not early_stopping:
-            best_epoch = epoch
-            continue
-        if best_state is None or tuning_losses[-1] < tuning_losses[best_epoch - 1]:
-            best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
-            logger.info("stopping early: tuning loss last improved at epoch %d", best_epoch)
-            break
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    train_losses, tuning_losses, best_epoch = _fit(
+        model,
+        member_ids,
+        tuning_ids,
+        settings,
+        lr=lr,
+        seed=seed,
+        early_stopping=early_stopping,
+        progress=progress,
+    )
 
     report = TrainingReport(
         out_dir=str(out_path),
@@ -226,6 +181,93 @@ def train_reference_gpt(
         "n/a" if report.non_member_loss is None else f"{report.non_member_loss:.4f}",
     )
     return report
+
+
+def _encode(
+    patients: Sequence[Patient], tokenizer: Any, max_sequence_length: int
+) -> list[list[int]]:
+    """Return ``[BOS] + tokens + [EOS]`` as token ids for each patient."""
+    vocabulary = tokenizer.get_vocab()
+    return [
+        [tokenizer.bos_token_id]
+        + [vocabulary[token] for token in build_sequence(patient, max_sequence_length).tokens]
+        + [tokenizer.eos_token_id]
+        for patient in patients
+    ]
+
+
+def _new_model(tokenizer: Any, settings: dict[str, int], seed: int) -> Any:
+    """Build a freshly initialized GPT-2 whose context fits BOS, the sequence and EOS."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.set_num_threads(available_cores())
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=settings["max_sequence_length"] + 2,
+        n_embd=settings["n_embd"],
+        n_layer=settings["n_layer"],
+        n_head=settings["n_head"],
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config)
+
+
+def _fit(
+    model: Any,
+    member_ids: list[list[int]],
+    tuning_ids: list[list[int]],
+    settings: dict[str, int],
+    *,
+    lr: float,
+    seed: int,
+    early_stopping: bool,
+    progress: bool,
+) -> tuple[list[float], list[float], int]:
+    """Train for up to ``epochs`` epochs; return the train and tuning losses and the kept epoch.
+
+    With early stopping the model ends with the weights of the epoch of lowest
+    tuning loss, otherwise with those of the last epoch.
+    """
+    import torch
+
+    epochs, batch_size = settings["epochs"], settings["batch_size"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    shuffler = torch.Generator().manual_seed(seed)
+
+    train_losses: list[float] = []
+    tuning_losses: list[float] = []
+    best_epoch, best_state = 0, None
+    for epoch in range(1, epochs + 1):
+        train_losses.append(
+            _train_epoch(
+                model, optimizer, member_ids, batch_size, shuffler, epoch, epochs, progress
+            )
+        )
+        if tuning_ids:
+            tuning_losses.append(_mean_loss(model, tuning_ids, batch_size))
+        logger.info(
+            "epoch %d: train loss %.4f, tuning loss %s",
+            epoch,
+            train_losses[-1],
+            f"{tuning_losses[-1]:.4f}" if tuning_losses else "n/a",
+        )
+
+        if not early_stopping:
+            best_epoch = epoch
+            continue
+        if best_state is None or tuning_losses[-1] < tuning_losses[best_epoch - 1]:
+            best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= settings["patience"]:
+            logger.info("stopping early: tuning loss last improved at epoch %d", best_epoch)
+            break
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return train_losses, tuning_losses, best_epoch
 
 
 def _cohort_tokens(cohort: Cohort) -> set[str]:
@@ -317,7 +359,7 @@ def _batch_loss(model: Any, input_ids: Any, labels: Any) -> tuple[Any, int]:
 
 
 def _padded(sequences: list[list[int]]) -> tuple[Any, Any]:
-    """Right-pad with id 0 ([PAD]); labels are -100 at padding so the loss skips it."""
+    """Right-pad with id 0 ([PAD]). Labels are -100 at padding, so the loss skips it."""
     import torch
 
     width = max(len(ids) for ids in sequences)

@@ -16,6 +16,8 @@ as memorization. Control attributes are reported but left out of the summary.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,9 @@ from benchmark.probes.seeding import derive_seed
 from benchmark.scoring.advantage import attribute_auroc_advantage, weighted_mean_estimate
 from benchmark.scoring.bootstrap import Estimate
 from benchmark.scoring.risk_index import risk_index
-from benchmark.scoring.subgroups import carries
+from benchmark.scoring.subgroups import carries, matching_codes
+
+PromptTransform = Callable[[tuple[str, ...], int], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -74,47 +78,82 @@ def leak_share(samples: list[tuple[str, ...]], prompt: tuple[str, ...], matches)
     return leaked / len(samples)
 
 
+@dataclass(frozen=True)
+class AttributeCell:
+    """Per-patient attack scores and carrier labels of one (tier, attribute); never published."""
+
+    tier: object
+    attribute: object
+    scores: np.ndarray
+    labels: np.ndarray
+
+
+def measure_attribute_inference(
+    context: ProbeContext,
+    parameters: AttributeInferenceParameters,
+    tiers: list | None = None,
+    transform: PromptTransform | None = None,
+    label: str = "attribute inference: sampling",
+) -> list[AttributeCell]:
+    """Sample continuations for every (tier, attribute, patient) and score the leak.
+
+    ``transform(prompt, patient_index)`` changes each prompt before sampling;
+    the perturbation probe uses it to alter patient-specific details.
+    """
+    suite = context.suite
+    sequences = context.sequences
+    attribute_codes = {a.id: matching_codes(a, sequences) for a in suite.attributes}
+
+    # Plan every request first, so the executor batches them all.
+    plans: list[tuple[object, object, list[tuple[str, ...]]]] = []
+    requests: list[GenerationRequest] = []
+    for tier in tiers if tiers is not None else suite.tiers:
+        for attribute in suite.attributes:
+            codes = attribute_codes[attribute.id]
+            prompts = [build_prompt(tier, s, hidden=codes.__contains__) for s in sequences]
+            if transform is not None:
+                prompts = [transform(p, i) for i, p in enumerate(prompts)]
+            plans.append((tier, attribute, prompts))
+            requests.extend(
+                GenerationRequest(
+                    prompt=prompt,
+                    samples=parameters.samples,
+                    max_new_tokens=parameters.max_new_tokens,
+                    temperature=parameters.temperature,
+                    seed=derive_seed(context.seed, "attribute_inference", prompt),
+                )
+                for prompt in prompts
+            )
+    answers = context.executor.generate(requests, label=label)
+
+    cells, position = [], 0
+    for tier, attribute, prompts in plans:
+        samples = answers[position : position + len(prompts)]
+        position += len(prompts)
+        # Generated codes repeat a lot: match each distinct code once.
+        matches = functools.lru_cache(maxsize=None)(attribute.matches)
+        scores = np.array(
+            [leak_share(s, p, matches) for s, p in zip(samples, prompts, strict=True)]
+        )
+        labels = np.array([carries(s, attribute_codes[attribute.id]) for s in sequences], bool)
+        cells.append(AttributeCell(tier, attribute, scores, labels))
+    return cells
+
+
 class AttributeInferenceProbe(Probe):
     name = "attribute_inference"
     requires = frozenset({GENERATE})
     parameters_model = AttributeInferenceParameters
 
     def run(self, context: ProbeContext, parameters: AttributeInferenceParameters) -> ProbeOutcome:
-        suite = context.suite
-        sequences = context.sequences
-
-        # Plan every request of the probe first, so the executor batches them all.
-        cells: list[tuple[object, object, list[tuple[str, ...]]]] = []
-        requests: list[GenerationRequest] = []
-        for tier in suite.tiers:
-            for attribute in suite.attributes:
-                prompts = [build_prompt(tier, s, hidden=attribute.matches) for s in sequences]
-                cells.append((tier, attribute, prompts))
-                requests.extend(
-                    GenerationRequest(
-                        prompt=prompt,
-                        samples=parameters.samples,
-                        max_new_tokens=parameters.max_new_tokens,
-                        temperature=parameters.temperature,
-                        seed=derive_seed(context.seed, self.name, prompt),
-                    )
-                    for prompt in prompts
-                )
-        answers = context.executor.generate(requests, label="attribute inference: sampling")
-
         outcome = ProbeOutcome(
             headline="harm-weighted member advantage of attribute-inference AUROC over "
             "attributes and tiers"
         )
         summary_cells: list[SummaryCell] = []
-        position = 0
-        for tier, attribute, prompts in cells:
-            samples = answers[position : position + len(prompts)]
-            position += len(prompts)
-            scores = np.array(
-                [leak_share(s, p, attribute.matches) for s, p in zip(samples, prompts, strict=True)]
-            )
-            labels = np.array([carries(s, attribute) for s in sequences], bool)
+        for measured in measure_attribute_inference(context, parameters):
+            tier, attribute = measured.tier, measured.attribute
+            scores, labels = measured.scores, measured.labels
 
             for subgroup in context.subgroups:
                 in_members = subgroup.mask & context.is_member
@@ -154,6 +193,6 @@ class AttributeInferenceProbe(Probe):
         outcome.summary.update(summarize(summary_cells, context.bootstrap.confidence))
         outcome.tier_risk = {
             tier.id: risk_index_of([c for c in summary_cells if c.tier == tier.id], context)
-            for tier in suite.tiers
+            for tier in context.suite.tiers
         }
         return outcome

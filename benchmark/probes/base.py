@@ -36,6 +36,10 @@ class ProbeContext:
     subgroups: list[Subgroup]
     bootstrap: BootstrapConfig
     seed: int
+    #: The executor of the ``--reference-model``, when one was given.
+    reference_executor: LocalExecutor | None = None
+    #: The suite's canaries (``benchmark.data.canaries.CanarySet``), when it has any.
+    canaries: Any = None
 
 
 @dataclass

@@ -3,24 +3,38 @@
 Each attack turns a sequence's per-code log-probabilities into one score,
 higher meaning "more likely a member":
 
-- ``loss``: the mean log-probability (the negated per-token loss);
+- ``loss``: the mean log-probability (the negated per-code loss);
 - ``min_k``: the mean of the lowest ``min_k_fraction`` of log-probabilities
   (Min-K%, Shi et al., "Detecting Pretraining Data from Large Language
-  Models", ICLR 2024).
+  Models", ICLR 2024);
+- ``min_k_plus_plus``: the same over each code's log-probability standardized
+  by the mean and standard deviation of log-probabilities under the model's
+  full next-code distribution at that position (Min-K%++, Zhang et al., 2024);
+  needs a model that describes its distribution (``score_details``);
+- ``zlib``: the summed log-probability over the zlib-compressed length of the
+  code sequence in bytes, which discounts sequences that are easy for any
+  model (Carlini et al., "Extracting Training Data from Large Language
+  Models", USENIX Security 2021);
+- ``reference``: the target model's mean log-probability minus a reference
+  model's (``--reference-model``), which discounts sequences that are easy for
+  a model that never saw them.
 
 Headline rule: the AUROC of the ``loss`` attack on all evaluated patients,
 whatever the other attacks score, so the headline never depends on which
-attack happened to win.
+attack happened to win. An attack whose input is missing (no reference
+model, no distribution statistics) is reported with a note, not a number.
 """
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
-from benchmark.models.base import SCORE
+from benchmark.models.base import SCORE, SCORE_DETAILS, TokenScores
 from benchmark.probes.base import Probe, ProbeContext, ProbeOutcome, metric
 from benchmark.probes.parameters import MembershipParameters
-from benchmark.results.models import RocCurve
+from benchmark.results.models import Metric, RocCurve
 from benchmark.scoring.bootstrap import Estimate, bootstrap_auroc
 from benchmark.scoring.roc import check_finite, roc_curve_points, tpr_at_fpr
 from benchmark.scoring.suppression import any_small_cell
@@ -28,17 +42,71 @@ from benchmark.scoring.suppression import any_small_cell
 REPORTED_FPRS = (0.01, 0.001, 0.0)
 
 
-def attack_scores(log_probs: list[np.ndarray], attack: str, min_k_fraction: float) -> np.ndarray:
-    """Return one membership score per sequence (higher = more likely a member)."""
+def _lowest_fraction_mean(values: np.ndarray, fraction: float) -> float:
+    if len(values) == 0:
+        return np.nan
+    k = max(1, int(np.ceil(fraction * len(values))))
+    return float(np.sort(values)[:k].mean())
+
+
+def standardized_log_probs(details: TokenScores) -> np.ndarray:
+    """Return (log p - mean) / std per code, 0 where the distribution has no spread."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (details.log_probs - details.mean) / details.std
+    return np.where(details.std > 0, z, 0.0)
+
+
+def compressed_length(tokens: tuple[str, ...]) -> int:
+    """Return the zlib-compressed length in bytes of the space-joined codes."""
+    return len(zlib.compress(" ".join(tokens).encode("utf-8"), 9))
+
+
+def attack_scores(
+    attack: str,
+    log_probs: list[np.ndarray],
+    parameters: MembershipParameters,
+    *,
+    tokens: list[tuple[str, ...]] | None = None,
+    details: list[TokenScores] | None = None,
+    reference_log_probs: list[np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """Return one membership score per sequence (higher = more likely a member),
+    or None when the attack's input is missing."""
     if attack == "loss":
         return np.array([lp.mean() if len(lp) else np.nan for lp in log_probs])
     if attack == "min_k":
-        scores = []
-        for lp in log_probs:
-            k = max(1, int(np.ceil(min_k_fraction * len(lp))))
-            scores.append(np.sort(lp)[:k].mean() if len(lp) else np.nan)
-        return np.array(scores)
+        return np.array([_lowest_fraction_mean(lp, parameters.min_k_fraction) for lp in log_probs])
+    if attack == "min_k_plus_plus":
+        if details is None:
+            return None
+        return np.array(
+            [
+                _lowest_fraction_mean(standardized_log_probs(d), parameters.min_k_fraction)
+                for d in details
+            ]
+        )
+    if attack == "zlib":
+        if tokens is None:
+            return None
+        return np.array(
+            [lp.sum() / compressed_length(t) for lp, t in zip(log_probs, tokens, strict=True)]
+        )
+    if attack == "reference":
+        if reference_log_probs is None:
+            return None
+        return np.array(
+            [
+                target.mean() - reference.mean()
+                for target, reference in zip(log_probs, reference_log_probs, strict=True)
+            ]
+        )
     raise ValueError(f"unknown membership attack {attack!r}")
+
+
+MISSING_INPUT_NOTES = {
+    "min_k_plus_plus": "not applicable: the model does not describe its next-code distribution",
+    "reference": "not applicable: no reference model was given (--reference-model)",
+}
 
 
 def _bootstrap_tpr(member_scores, non_member_scores, fpr, context, key) -> Estimate:
@@ -62,9 +130,19 @@ class MembershipProbe(Probe):
     parameters_model = MembershipParameters
 
     def run(self, context: ProbeContext, parameters: MembershipParameters) -> ProbeOutcome:
-        log_probs = context.executor.score(
-            [s.tokens for s in context.sequences], label="membership: scoring sequences"
-        )
+        tokens = [s.tokens for s in context.sequences]
+        details = None
+        if SCORE_DETAILS in context.model.capabilities:
+            details = context.executor.score_details(tokens, label="membership: scoring")
+            log_probs = [d.log_probs for d in details]
+        else:
+            log_probs = context.executor.score(tokens, label="membership: scoring")
+        reference_log_probs = None
+        if "reference" in parameters.attacks and context.reference_executor is not None:
+            reference_log_probs = context.reference_executor.score(
+                tokens, label="membership: scoring with the reference model"
+            )
+
         headline_attack = "loss" if "loss" in parameters.attacks else parameters.attacks[0]
         outcome = ProbeOutcome(
             headline=f"AUROC of the {headline_attack} attack on all evaluated patients "
@@ -72,7 +150,25 @@ class MembershipProbe(Probe):
         )
 
         for attack in parameters.attacks:
-            scores = attack_scores(log_probs, attack, parameters.min_k_fraction)
+            scores = attack_scores(
+                attack,
+                log_probs,
+                parameters,
+                tokens=tokens,
+                details=details,
+                reference_log_probs=reference_log_probs,
+            )
+            if scores is None:
+                outcome.metrics.append(
+                    Metric(
+                        name="auroc",
+                        attack=attack,
+                        value=None,
+                        subgroup="all",
+                        note=MISSING_INPUT_NOTES[attack],
+                    )
+                )
+                continue
             check_finite(scores, f"membership probe, {attack} attack")
 
             for subgroup in context.subgroups:

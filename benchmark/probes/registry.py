@@ -9,11 +9,24 @@ import difflib
 
 from benchmark.probes.attribute_inference import AttributeInferenceProbe
 from benchmark.probes.base import Probe
+from benchmark.probes.canary import CanaryProbe
+from benchmark.probes.embedding import EmbeddingProbe
 from benchmark.probes.membership import MembershipProbe
+from benchmark.probes.perturbation import PerturbationProbe
 from benchmark.probes.reconstruction import ReconstructionProbe
+from benchmark.probes.utility import UtilityProbe
 
 PROBES: dict[str, type[Probe]] = {
-    probe.name: probe for probe in (MembershipProbe, AttributeInferenceProbe, ReconstructionProbe)
+    probe.name: probe
+    for probe in (
+        MembershipProbe,
+        AttributeInferenceProbe,
+        ReconstructionProbe,
+        PerturbationProbe,
+        EmbeddingProbe,
+        UtilityProbe,
+        CanaryProbe,
+    )
 }
 
 

@@ -30,6 +30,15 @@ class Interval(_Strict):
     ci_low: float | None = Field(default=None, description="Lower bound of the interval.")
     ci_high: float | None = Field(default=None, description="Upper bound of the interval.")
 
+    def formatted(self, digits: int = 3) -> str:
+        """Return the value with its interval, e.g. '0.712 [0.680, 0.745]'; '—' when missing."""
+        if self.value is None:
+            return "—"
+        text = f"{self.value:.{digits}f}"
+        if self.ci_low is not None and self.ci_high is not None:
+            text += f" [{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
+        return text
+
 
 class Metric(Interval):
     """One number of a probe for one (attack, tier, attribute, subgroup) cell."""
@@ -42,7 +51,13 @@ class Metric(Interval):
     fpr: float | None = Field(default=None, description="False-positive rate of a 'tpr_at_fpr'.")
     tier: str | None = Field(default=None, description="Attack tier id.")
     attribute: str | None = Field(default=None, description="Sensitive attribute id.")
-    subgroup: str = Field(description="Subgroup label, 'all' for every evaluated patient.")
+    subgroup: str = Field(
+        description="Subgroup label, 'all' for every evaluated patient, 'canaries' for the "
+        "synthetic canary patients."
+    )
+    repetitions: int | None = Field(
+        default=None, description="Times the canaries of this cell were inserted in training."
+    )
     n_members: int | None = Field(
         default=None, description="Members in the cell; null when suppressed."
     )
@@ -78,6 +93,11 @@ class ProbeResult(_Strict):
     headline: str | None = Field(
         default=None, description="The documented headline metric of this probe, in words."
     )
+    valid: bool = Field(
+        default=True,
+        description="False when the split guard found members and non-members distinguishable "
+        "without the model: the numbers then mix that shift with memorization.",
+    )
     metrics: list[Metric] = Field(default_factory=list)
     roc_curves: list[RocCurve] = Field(default_factory=list)
 
@@ -98,7 +118,8 @@ class Summary(_Strict):
     )
 
     membership_auroc: Interval = Field(
-        description="AUROC of the loss attack on all evaluated patients; 0.5 = no membership signal."
+        description="AUROC of the loss attack on all evaluated patients; 0.5 = no membership "
+        "signal."
     )
     attribute_member_advantage: Interval = Field(
         description="Harm-weighted mean over (attribute, tier) of attribute-inference AUROC on "
@@ -147,6 +168,13 @@ class ModelInfo(_Strict):
         description="Share of evaluated sequence tokens the model knows, 0-1."
     )
     unknown_codes: int = Field(description="Distinct evaluated codes the model does not know.")
+
+
+class ReferenceModelInfo(_Strict):
+    """The reference model of the membership probe's 'reference' attack."""
+
+    id: str
+    digest: str
 
 
 class SuiteInfo(_Strict):
@@ -200,6 +228,9 @@ class Result(_Strict):
         default_factory=list, description="The risk index per attack tier, least known first."
     )
     probes: list[ProbeResult]
+    reference_model: ReferenceModelInfo | None = Field(
+        default=None, description="Present when a reference model calibrated membership scores."
+    )
     submission: dict[str, str] | None = Field(
         default=None, description="Name, URL and description added by 'clinmem submit'."
     )

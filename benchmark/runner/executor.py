@@ -18,7 +18,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.models.base import EMBED, GENERATE, SCORE, GenerationRequest, ModelAdapter
+from benchmark.models.base import (
+    EMBED,
+    GENERATE,
+    SCORE,
+    SCORE_DETAILS,
+    GenerationRequest,
+    ModelAdapter,
+    TokenScores,
+)
 from benchmark.runner.cache import AnswerCache, request_key
 
 logger = logging.getLogger(__name__)
@@ -62,6 +70,16 @@ def _decode_scores(payload: bytes) -> np.ndarray:
     return np.frombuffer(payload, dtype="<f8").copy()
 
 
+def _encode_details(details: TokenScores) -> bytes:
+    stacked = np.stack([details.log_probs, details.mean, details.std, details.rank])
+    return np.asarray(stacked, dtype="<f8").tobytes()
+
+
+def _decode_details(payload: bytes) -> TokenScores:
+    log_probs, mean, std, rank = np.frombuffer(payload, dtype="<f8").reshape(4, -1).copy()
+    return TokenScores(log_probs, mean, std, rank)
+
+
 def _encode_samples(samples: list[tuple[str, ...]]) -> bytes:
     return json.dumps([list(s) for s in samples], separators=(",", ":")).encode()
 
@@ -82,6 +100,8 @@ def call_model(model: ModelAdapter, method: str, batch: list) -> list:
     """Call one adapter method on a batch of request payloads; return its raw answers."""
     if method == SCORE:
         return model.score(batch)
+    if method == SCORE_DETAILS:
+        return model.score_details(batch)
     if method == GENERATE:
         requests = [GenerationRequest(**(p | {"prompt": tuple(p["prompt"])})) for p in batch]
         return model.generate(requests)
@@ -131,11 +151,44 @@ class LocalExecutor:
         encoded = self._run(SCORE, payloads, check, len, self.batch_size, label)
         return [_decode_scores(e) for e in encoded]
 
+    def score_details(
+        self, sequences: Sequence[Sequence[str]], label: str = "score"
+    ) -> list[TokenScores]:
+        """Return per-code log-probabilities with statistics of the full distribution."""
+        payloads = [list(s) for s in sequences]
+
+        def check(batch: list[list[str]], answers: list) -> list[bytes]:
+            if len(answers) != len(batch):
+                raise ModelCallError(
+                    f"{self.model.model_id} returned {len(answers)} scores for "
+                    f"{len(batch)} sequences"
+                )
+            for sequence, answer in zip(batch, answers, strict=True):
+                lengths = {len(a) for a in (answer.log_probs, answer.mean, answer.std, answer.rank)}
+                if lengths != {len(sequence)}:
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned score details of lengths "
+                        f"{sorted(lengths)} for a sequence of {len(sequence)} codes"
+                    )
+            return [_encode_details(a) for a in answers]
+
+        encoded = self._run(SCORE_DETAILS, payloads, check, len, self.batch_size, label)
+        return [_decode_details(e) for e in encoded]
+
     def generate(
         self, requests: Sequence[GenerationRequest], label: str = "generate"
     ) -> list[list[tuple[str, ...]]]:
         """Return the sampled continuations of each request."""
-        payloads = [asdict(r) | {"prompt": list(r.prompt)} for r in requests]
+        payloads = [
+            {
+                "prompt": list(r.prompt),
+                "samples": r.samples,
+                "max_new_tokens": r.max_new_tokens,
+                "temperature": r.temperature,
+                "seed": r.seed,
+            }
+            for r in requests
+        ]
         samples_per_request = max((r.samples for r in requests), default=1)
         requests_per_batch = max(1, self.generation_batch_rows // samples_per_request)
 

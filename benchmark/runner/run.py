@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.canaries import generate_canaries, training_cohort
 from benchmark.models.base import ModelAdapter
 from benchmark.probes.base import ProbeContext, ProbeOutcome
 from benchmark.probes.registry import get_probe
@@ -23,6 +24,7 @@ from benchmark.results.models import (
     ModelInfo,
     ProbeResult,
     Provenance,
+    ReferenceModelInfo,
     Result,
     SuiteInfo,
     Summary,
@@ -33,6 +35,7 @@ from benchmark.results.writer import write_result
 from benchmark.runner.cache import AnswerCache
 from benchmark.runner.evaluation import EvaluationSet, select_evaluation_set
 from benchmark.runner.executor import LocalExecutor, ModelCallError
+from benchmark.runner.ray_executor import make_executor
 from benchmark.scoring.bootstrap import BootstrapConfig, Estimate
 from benchmark.scoring.roc import NonFiniteScoresError
 from benchmark.scoring.split_guard import (
@@ -55,6 +58,14 @@ class RunOptions:
     trust_remote_code: bool = False
     progress: bool = True
     extra_spec_dirs: list[Path] = field(default_factory=list)
+    #: Where model batches run: ``local`` (this process) or ``ray`` (Ray actors).
+    executor: str = "local"
+    #: Model id of the reference model for the membership probe's 'reference' attack.
+    reference_model: str | None = None
+    #: Address of a running Ray cluster; None starts a Ray runtime on this machine.
+    ray_address: str | None = None
+    #: Ray actors, one model replica each; None means one per GPU, or per CPU.
+    workers: int | None = None
 
 
 def _interval(estimate: Estimate | None) -> Interval:
@@ -144,46 +155,70 @@ def run_suite(
         evaluation.n_non_members,
     )
 
-    # 3. Model, fitted on the members where it is a built-in reference model.
-    model = load_model(
-        model_id,
-        ModelContext(
-            cohort=cohort,
-            max_sequence_length=spec.cohort.max_sequence_length,
-            device=options.device,
-            trust_remote_code=options.trust_remote_code,
-            batch_size=options.batch_size,
-        ),
+    # 3. Model, fitted on the suite's training set (members and canaries) where it
+    # is a built-in reference model.
+    canaries = (
+        None
+        if spec.canaries is None
+        else generate_canaries(cohort, spec.canaries, spec.cohort.max_sequence_length)
     )
+    model_context = ModelContext(
+        cohort=training_cohort(cohort, canaries),
+        max_sequence_length=spec.cohort.max_sequence_length,
+        device=options.device,
+        trust_remote_code=options.trust_remote_code,
+        batch_size=options.batch_size,
+    )
+    model = load_model(model_id, model_context)
     model_digest = model.digest()
     coverage, unknown_codes = _coverage(model, evaluation)
     logger.info("model %s (%s), code coverage %.3f", model_id, model_digest, coverage)
 
-    # 4. Probes, through one cached executor.
+    reference_executor = None
     cache = AnswerCache(options.cache_dir) if options.cache_dir else None
-    executor = LocalExecutor(model, cache, batch_size=options.batch_size, progress=options.progress)
+    if options.reference_model is not None:
+        reference = load_model(options.reference_model, model_context)
+        logger.info("reference model %s (%s)", options.reference_model, reference.digest())
+        reference_executor = LocalExecutor(
+            reference, cache, batch_size=options.batch_size, progress=options.progress
+        )
+
+    # 4. Probes, through one cached executor (local, or model replicas on Ray).
     bootstrap = BootstrapConfig(spec.bootstrap.resamples, spec.bootstrap.confidence, spec.seed)
-    context = ProbeContext(
-        suite=suite,
-        model=model,
-        executor=executor,
-        sequences=evaluation.sequences,
-        is_member=evaluation.is_member,
-        subgroups=select_subgroups(
-            suite.subgroups,
-            _unique_by_id([*suite.attributes, *suite.subgroup_attributes]),
-            evaluation.sequences,
-            evaluation.population,
-        ),
-        bootstrap=bootstrap,
-        seed=spec.seed,
-    )
     probe_results, summary_entries, tier_risk = [], {}, {}
-    for name, parameters in suite.probe_parameters.items():
-        result, outcome = run_probe(name, parameters, context)
-        probe_results.append(result)
-        summary_entries.update(outcome.summary)
-        tier_risk.update(outcome.tier_risk)
+    with make_executor(
+        options.executor,
+        model,
+        cache,
+        model_id=model_id,
+        model_context=model_context,
+        batch_size=options.batch_size,
+        progress=options.progress,
+        ray_address=options.ray_address,
+        workers=options.workers,
+    ) as executor:
+        context = ProbeContext(
+            suite=suite,
+            model=model,
+            executor=executor,
+            sequences=evaluation.sequences,
+            is_member=evaluation.is_member,
+            subgroups=select_subgroups(
+                suite.subgroups,
+                _unique_by_id([*suite.attributes, *suite.subgroup_attributes]),
+                evaluation.sequences,
+                evaluation.population,
+            ),
+            bootstrap=bootstrap,
+            seed=spec.seed,
+            reference_executor=reference_executor,
+            canaries=canaries,
+        )
+        for name, parameters in suite.probe_parameters.items():
+            result, outcome = run_probe(name, parameters, context)
+            probe_results.append(result)
+            summary_entries.update(outcome.summary)
+            tier_risk.update(outcome.tier_risk)
 
     # The split guard never queries the model: it judges the data alone.
     summary_entries["split_guard_auroc"] = split_guard_auroc(
@@ -197,6 +232,9 @@ def run_suite(
             summary_entries["split_guard_auroc"].value,
         )
         flags.insert(0, SPLIT_SHIFT_FLAG)
+        for probe_result in probe_results:
+            if probe_result.probe == "membership":
+                probe_result.valid = False
     if cache is not None:
         cache.close()
     for method, stats in executor.statistics.methods.items():
@@ -257,6 +295,11 @@ def run_suite(
             for t in suite.tiers
         ],
         probes=probe_results,
+        reference_model=None
+        if reference_executor is None
+        else ReferenceModelInfo(
+            id=options.reference_model, digest=reference_executor.model.digest()
+        ),
     )
     write_result(result, output)
     logger.info("wrote %s", output)

@@ -36,8 +36,21 @@ class Subgroup:
     mask: np.ndarray
 
 
-def carries(sequence: PatientSequence, attribute: AttributeSpec) -> bool:
-    return any(attribute.matches(token) for token in sequence.tokens)
+def matching_codes(
+    attribute: AttributeSpec, sequences: Sequence[PatientSequence]
+) -> frozenset[str]:
+    """Return the distinct codes of the sequences that carry the attribute.
+
+    Matching each distinct code once is much cheaper than matching every
+    token of every sequence against the attribute's regular expressions.
+    """
+    distinct = {token for s in sequences for token in s.tokens}
+    return frozenset(code for code in distinct if attribute.matches(code))
+
+
+def carries(sequence: PatientSequence, codes: frozenset[str]) -> bool:
+    """Return whether the sequence holds one of the attribute's ``codes``."""
+    return not codes.isdisjoint(sequence.tokens)
 
 
 def _rare_codes(population: Sequence[PatientSequence], max_share: float) -> set[str]:
@@ -62,7 +75,8 @@ def select_subgroups(
             chosen = [a for a in attributes if rule.attribute in (None, a.id)]
             for attribute in chosen:
                 label = f"{spec.id}:{attribute.id}" if rule.attribute is None else spec.id
-                mask = np.array([carries(s, attribute) for s in evaluated], bool)
+                codes = matching_codes(attribute, evaluated)
+                mask = np.array([carries(s, codes) for s in evaluated], bool)
                 subgroups.append(Subgroup(label, f"carriers of {attribute.name}", mask))
             continue
         subgroups.append(Subgroup(spec.id, spec.name, _rule_mask(rule, evaluated, population)))

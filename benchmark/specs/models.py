@@ -249,6 +249,40 @@ class BootstrapParameters(BaseModel):
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval coverage.")
 
 
+class CanaryParameters(BaseModel):
+    """Synthetic canary patients inserted into the training set, to measure exposure."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seed: int = Field(default=0, ge=0, description="Seed of the canary generator.")
+    repetitions: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8, 16],
+        min_length=1,
+        description="How many times each inserted canary appears in the training set.",
+    )
+    per_repetition: int = Field(
+        default=5, ge=1, le=1000, description="Canaries inserted at each repetition count."
+    )
+    references: int = Field(
+        default=200,
+        ge=10,
+        le=100_000,
+        description="Reference canaries from the same generator, never inserted; the "
+        "candidate space an inserted canary is ranked in.",
+    )
+    length: int = Field(
+        default=40, ge=4, le=4096, description="Clinical codes per canary, after demographics."
+    )
+
+    @field_validator("repetitions")
+    @classmethod
+    def _positive_distinct(cls, repetitions: list[int]) -> list[int]:
+        if any(r < 1 for r in repetitions):
+            raise ValueError("every repetition count must be at least 1")
+        if len(set(repetitions)) != len(repetitions):
+            raise ValueError("repetition counts must be distinct")
+        return sorted(repetitions)
+
+
 class SuiteSpec(_Spec):
     """A versioned binding of probes, tiers, attributes and subgroups."""
 
@@ -264,6 +298,11 @@ class SuiteSpec(_Spec):
     cohort: CohortParameters = Field(default_factory=CohortParameters)
     bootstrap: BootstrapParameters = Field(default_factory=BootstrapParameters)
     seed: int = Field(default=0, ge=0, description="Seed of every random choice of the run.")
+    canaries: CanaryParameters | None = Field(
+        default=None,
+        description="Canary patients added to the suite's training set; null for none. "
+        "'clinmem data export-training-set' writes that training set.",
+    )
 
     @field_validator("probes", mode="before")
     @classmethod
