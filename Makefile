@@ -5,10 +5,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.clinmem-installed
+comma := ,
 # torch goes in first: with no torch installed, a plain `torch` requirement
 # pulls a multi-GB CUDA build. Override TORCH_SPEC for another build.
 TORCH_SPEC ?= torch==2.13.0
+# Optional extras installed with clinmem; CI adds ray and dp to test them too.
+EXTRAS ?= test
+# One stamp per set of extras, so asking for other extras installs them.
+STAMP := $(VENV)/.clinmem-installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint install clean-demo
@@ -19,7 +23,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)

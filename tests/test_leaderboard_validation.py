@@ -103,12 +103,13 @@ def test_non_finite_number_names_field(literal, reference_results, tmp_path, cat
 def test_patient_level_key_anywhere(reference_results, tmp_path, catalog):  # noqa: F811
     document = reference_results.document("population")
     document["probes"][0]["parameters"]["Subject_IDs"] = [101, 102]
-    document["provenance"]["requests"]["score"]["events"] = 3
+    method = next(iter(document["provenance"]["requests"]))
+    document["provenance"]["requests"][method]["events"] = 3
 
     problems = _problems(document, tmp_path, catalog)
 
     assert any(p.startswith("probes/0/parameters/Subject_IDs: ") for p in problems)
-    assert any(p.startswith("provenance/requests/score/events: ") for p in problems)
+    assert any(p.startswith(f"provenance/requests/{method}/events: ") for p in problems)
     assert all("patient-level data" in p for p in problems)
 
 
@@ -314,6 +315,15 @@ def test_oversized_file_not_read(tmp_path, catalog):
     (problem,) = validate_file(path, catalog).problems
 
     assert "over the limit of 20 MiB" in problem.message
+
+
+def test_symbolic_link_not_followed(reference_results, tmp_path, catalog):  # noqa: F811
+    link = tmp_path / "linked.json"
+    link.symlink_to(reference_results.files["population"])
+
+    (problem,) = validate_file(link, catalog).problems
+
+    assert problem.message == "the file is a symbolic link; add the result file itself"
 
 
 def test_private_files_never_read(reference_results, tmp_path, catalog):  # noqa: F811

@@ -1,7 +1,7 @@
 """The Ray executor against the local one, on a Ray runtime started in this module.
 
-The runtime has 4 logical CPUs so that the shared GPT executor (2 replicas)
-and one more 2-replica executor fit at once; each replica reserves one CPU.
+Each replica reserves one CPU, and the runtime has 4 logical CPUs, so the
+shared GPT executor (2 replicas) and one more 2-replica executor fit at once.
 Tests that need no Ray runtime (option errors, a missing ray package) are in
 ``test_runner_ray_cli.py``.
 """
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from synthetic_cohorts import make_cohort
 
 from benchmark.data.sequence import build_sequence
@@ -31,6 +32,7 @@ from benchmark.runner.ray_executor import (
     ray_runtime,
 )
 from benchmark.runner.run import RunOptions, run_suite
+from benchmark.specs.resources import default_specs_dir
 
 MAX_SEQUENCE_LENGTH = 16
 RUNTIME_CPUS = 4
@@ -143,11 +145,9 @@ def _generation_requests(sequences) -> list[GenerationRequest]:
     ]
 
 
-def test_local_runtime_on_loopback(ray_cluster):
-    context = ray_cluster.get_runtime_context()
-
-    assert context.gcs_address.startswith("127.0.0.1:")
-    assert {node["NodeManagerAddress"] for node in ray_cluster.nodes()} == {"127.0.0.1"}
+def test_local_runtime_settings(ray_cluster):
+    # Whether it listens on 127.0.0.1 depends on which test imported ray first,
+    # so test_runner_ray_cli.py checks that in a fresh process.
     assert ray_cluster.cluster_resources()["CPU"] == RUNTIME_CPUS
     # The variables are set only while ray.init starts the runtime's processes.
     assert not any(name in os.environ for name in LOCAL_RUNTIME_ENVIRONMENT)
@@ -192,7 +192,7 @@ def test_gpt_embeddings_bit_identical(gpt_on_ray, gpt_model, sequences):
 
 
 def test_adapter_error_same_as_local(gpt_on_ray, gpt_model, sequences):
-    # Twice the context of MAX_SEQUENCE_LENGTH + 2 positions: the adapter rejects it.
+    # Three copies of a sequence exceed the context of MAX_SEQUENCE_LENGTH + 2 positions.
     too_long = [sequences[0] * 3]
     local = LocalExecutor(gpt_model, None, batch_size=4, progress=False)
 
@@ -225,26 +225,48 @@ def test_failed_batch_keeps_finished_ones(gpt_on_ray, sequences, tmp_path, monke
     cache.close()
 
 
+@pytest.fixture()
+def small_smoke_suite(tmp_path) -> Path:
+    """The smoke suite's probes, tiers and subgroups, with 3 attributes, 20 patients per
+    group, 2 samples of 8 codes and 50 bootstrap resamples, so two runs take seconds."""
+    spec = yaml.safe_load((default_specs_dir() / "suites" / "smoke.yaml").read_text())
+    spec["id"] = "smoke_small"
+    spec["attributes"] = spec["attributes"][:3]
+    spec["cohort"]["max_patients_per_group"] = 20
+    spec["bootstrap"]["resamples"] = 50
+    for parameters in spec["probes"].values():
+        if "samples" in parameters:
+            parameters["samples"] = 2
+        if "max_new_tokens" in parameters:
+            parameters["max_new_tokens"] = 8
+    path = tmp_path / "smoke_small.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 @pytest.mark.slow
-def test_smoke_suite_equals_local(ray_cluster, tmp_path):
+def test_smoke_suite_equals_local(ray_cluster, small_smoke_suite, tmp_path):
     local_options = RunOptions(cache_dir=tmp_path / "local-cache", progress=False)
     ray_options = dataclasses.replace(
         local_options, cache_dir=tmp_path / "ray-cache", executor="ray", workers=2
     )
+    suite = str(small_smoke_suite)
 
-    local = run_suite("lookup", "smoke", None, tmp_path / "local.json", local_options)
-    on_ray = run_suite("lookup", "smoke", None, tmp_path / "ray.json", ray_options)
+    local = run_suite("lookup", suite, None, tmp_path / "local.json", local_options)
+    on_ray = run_suite("lookup", suite, None, tmp_path / "ray.json", ray_options)
 
-    assert on_ray.provenance.requests["generate"]["computed"] > 0
-    assert on_ray.provenance.requests["score"]["computed"] > 0
+    assert on_ray.provenance.requests.keys() == local.provenance.requests.keys()
+    for method, statistics in on_ray.provenance.requests.items():
+        assert statistics["computed"] == local.provenance.requests[method]["computed"] > 0
     assert on_ray.summary == local.summary
     assert on_ray.risk_by_tier == local.risk_by_tier
     assert on_ray.flags == local.flags
     assert [p.probe for p in on_ray.probes] == [p.probe for p in local.probes]
     for ray_probe, local_probe in zip(on_ray.probes, local.probes, strict=True):
-        assert ray_probe.status == local_probe.status == "ok"
+        assert ray_probe.status == local_probe.status
         assert ray_probe.metrics == local_probe.metrics
         assert ray_probe.roc_curves == local_probe.roc_curves
+    assert [p.status for p in local.probes].count("ok") >= 3
     # The runtime belongs to the fixture, so the run leaves it running.
     assert ray_cluster.is_initialized()
 

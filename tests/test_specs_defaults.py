@@ -24,6 +24,7 @@ STANDARD_ATTRIBUTES = [
     "ptsd_or_suicide_risk",
     "hiv",
     "age_over_89",
+    "prenatal_rubella_screening",
 ]
 STANDARD_TIERS = ["none", "demographics", "demographics_first_10", "half_history", "all_but_target"]
 STANDARD_SUBGROUPS = [
@@ -114,6 +115,7 @@ BUNDLED_CARRIERS = {
     "depression",
     "ptsd_or_suicide_risk",
     "age_over_89",
+    "prenatal_rubella_screening",
 }
 
 
@@ -138,7 +140,7 @@ def test_default_folder_has_every_kind():
 
 def test_attributes_cover_three_vocabularies(registry):
     for attribute in registry.attributes.values():
-        if attribute.category == "quasi_identifier":
+        if attribute.category == "quasi_identifier" or attribute.control:
             continue
         assert {"SNOMED", "ICD10CM", "ICD9CM"} <= set(attribute.codes), attribute.id
         assert 0 < attribute.harm_weight <= 10

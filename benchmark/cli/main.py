@@ -9,11 +9,13 @@ import click
 import benchmark
 from benchmark.cli.data_commands import data_group
 from benchmark.cli.demo_command import demo_command
+from benchmark.cli.ladder_command import ladder_command
 from benchmark.cli.leaderboard_commands import leaderboard_group
 from benchmark.cli.logging_setup import configure_logging
 from benchmark.cli.results_commands import results_group
 from benchmark.cli.run_command import run_command
 from benchmark.cli.specs_commands import specs_group
+from benchmark.cli.submission_commands import cite_command, submit_command
 from benchmark.cli.train_commands import train_reference_command
 
 logger = logging.getLogger(__name__)
@@ -25,9 +27,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from benchmark.models.hf import ContextLengthError
     from benchmark.models.registry import ModelLoadError, UnknownModelError
     from benchmark.models.tokenizer import InvalidCodeError
+    from benchmark.models.training import TrainingSetupError
+    from benchmark.runner.ladder import LadderError
     from benchmark.probes.registry import UnknownProbeError
-    from benchmark.results.writer import InvalidResultError
+    from benchmark.results.writer import InvalidResultError, ResultPathError
+    from benchmark.runner.cache import CacheError
     from benchmark.runner.evaluation import EvaluationSetError
+    from benchmark.runner.model_checks import LowCoverageError
     from benchmark.specs.errors import SpecError
 
     return (
@@ -36,9 +42,14 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ModelLoadError,
         ContextLengthError,
         InvalidCodeError,
+        TrainingSetupError,
+        LadderError,
         UnknownProbeError,
         InvalidResultError,
+        ResultPathError,
+        CacheError,
         EvaluationSetError,
+        LowCoverageError,
         SpecError,
         FileNotFoundError,
     )
@@ -84,6 +95,9 @@ main.add_command(specs_group)
 main.add_command(train_reference_command)
 main.add_command(leaderboard_group)
 main.add_command(results_group)
+main.add_command(submit_command)
+main.add_command(cite_command)
+main.add_command(ladder_command)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from platformdirs import user_cache_dir
 
 DEFAULT_CACHE_DIR = Path(user_cache_dir("clinmem"))
+
+
+@contextmanager
+def _termination_as_interrupt() -> Iterator[None]:
+    """Raise KeyboardInterrupt on SIGTERM while the run lasts, so that a job scheduler's
+    stop or a plain ``kill`` ends the run like Ctrl-C: with a message and no partial file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python accepts signal handlers in the main thread only.
+        return
+
+    def interrupt(signal_number, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("run")
@@ -109,6 +131,16 @@ DEFAULT_CACHE_DIR = Path(user_cache_dir("clinmem"))
     "or --device is cuda) or one CPU. [default: one per GPU of the cluster, else one per CPU]",
 )
 @click.option(
+    "--min-code-coverage",
+    "min_code_coverage",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Minimum share (0-1) of the evaluated patients' tokens that the model's vocabulary "
+    "must contain; below it the run stops before any probe, because scores of unknown codes "
+    "would measure the vocabulary mismatch.",
+)
+@click.option(
     "--progress/--no-progress",
     default=True,
     show_default=True,
@@ -129,6 +161,7 @@ def run_command(
     executor,
     ray_address,
     workers,
+    min_code_coverage,
     progress,
 ) -> None:
     """Run a suite on a model and write one schema-valid result JSON.
@@ -157,16 +190,22 @@ def run_command(
         ray_address=ray_address,
         workers=workers,
         reference_model=reference_model,
+        min_code_coverage=min_code_coverage,
     )
     try:
-        result = run_suite(model_id, suite, cohort, output, options)
+        with _termination_as_interrupt():
+            result = run_suite(model_id, suite, cohort, output, options)
     except ExecutorSetupError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        raise click.ClickException(
-            "interrupted; finished model answers are in the cache. Run the same command "
-            "again to resume."
-        ) from None
+        if no_cache:
+            message = "interrupted; no result was written and, with --no-cache, nothing was kept."
+        else:
+            message = (
+                f"interrupted; no result was written. Finished model answers are in the cache "
+                f"{cache_dir}: run the same command again to resume."
+            )
+        raise click.ClickException(message) from None
     summary = result.summary
     click.echo(f"wrote {output}")
     for name, interval in summary:

@@ -225,11 +225,12 @@ def read_jsonl(
     if not records.codes:
         raise CohortError("the cohort is empty: no line has any events", path=path)
     if without_events:
+        # The line number locates the patient without writing a subject_id to the log.
         logger.info(
-            "%s: %d patients have no events and are left out (first subject_id %d)",
+            "%s: %d patients have no events and are left out (the first on line %d)",
             path,
             len(without_events),
-            without_events[0],
+            line_of[without_events[0]],
         )
         for subject_id in without_events:
             del split_of[subject_id]

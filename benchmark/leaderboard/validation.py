@@ -19,7 +19,8 @@ rejected when:
 - its ``submission`` has an unknown field, no name, or a URL that is not
   ``http://`` or ``https://``;
 - it repeats the model digest, suite digest and cohort fingerprint of another
-  file of the folder.
+  file of the folder;
+- it is a symbolic link, or larger than ``MAX_RESULT_BYTES``.
 
 Files whose name contains ``.private.`` hold per-patient detail for the
 investigator and are never opened.
@@ -188,6 +189,12 @@ def validate_folder(folder: Path, catalog: SuiteCatalog) -> FolderReport:
 def validate_file(path: Path, catalog: SuiteCatalog) -> FileReport:
     """Validate one result file on its own (without the duplicate check)."""
     report = FileReport(path)
+    if path.is_symlink():
+        # A link could point a pull request's file at any file of the CI machine.
+        report.problems.append(
+            Problem("(document)", "the file is a symbolic link; add the result file itself")
+        )
+        return report
     size = path.stat().st_size
     if size > MAX_RESULT_BYTES:
         limit = MAX_RESULT_BYTES // (1024 * 1024)

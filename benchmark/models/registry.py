@@ -207,7 +207,13 @@ def _load_plugin(entry_point: EntryPoint, model_id: str, context: ModelContext) 
             "callable; it must be a callable (model_id, context) -> ModelAdapter"
         )
 
-    adapter = factory(model_id, context)
+    try:
+        adapter = factory(model_id, context)
+    except Exception as error:  # a plugin's factory may fail in any way
+        raise ModelLoadError(
+            f"the clinmem.models plugin {entry_point.name!r} ({entry_point.value}) failed to "
+            f"load {model_id!r}: {type(error).__name__}: {error}"
+        ) from error
     if not isinstance(adapter, ModelAdapter):
         raise ModelLoadError(
             f"the clinmem.models plugin {entry_point.name!r} ({entry_point.value}) returned "

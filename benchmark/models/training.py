@@ -8,6 +8,11 @@ having been trained on. Early stopping watches the loss on the ``tuning``
 split and keeps the best weights; non-members are never used for training or
 model selection.
 
+Two variants build the known-answer ladder (``benchmark.runner.ladder``):
+``duplicate_fraction`` / ``duplicate_times`` show a seeded share of the members
+several times per epoch, and ``dp_epsilon`` trains with DP-SGD (opacus'
+``PrivacyEngine``), which bounds what any one training sequence can change.
+
 The output folder loads as ``hf:<folder>``: weights as safetensors, the code
 tokenizer, and ``clinmem_training.json`` with the losses, seed, cohort
 fingerprint, configuration and wall time.
@@ -39,6 +44,9 @@ TRAINING_RECORD = "clinmem_training.json"
 
 DEFAULT_EPOCHS = 12
 DEFAULT_LEARNING_RATE = 3e-3
+# Opacus' hooks mode computes per-sample gradients with its own grad samplers and
+# falls back to torch.func for layers it has none for, such as GPT-2's Conv1D.
+DP_GRAD_SAMPLE_MODE = "hooks"
 # Batches sorted by length together, per shuffled window.
 _BUCKET_WINDOW_BATCHES = 8
 
@@ -73,6 +81,13 @@ class TrainingReport:
     non_members: int
     config: dict[str, Any] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    #: Members shown ``duplicate_times`` times per epoch instead of once.
+    duplicated_members: int = 0
+    #: The (epsilon, delta) that DP-SGD achieved, per opacus' RDP accountant; None without DP.
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    #: Noise standard deviation relative to ``max_grad_norm``, chosen for the target epsilon.
+    dp_noise_multiplier: float | None = None
 
 
 def train_reference_gpt(
@@ -89,6 +104,11 @@ def train_reference_gpt(
     n_embd: int = 128,
     batch_size: int = 32,
     lr: float = DEFAULT_LEARNING_RATE,
+    duplicate_fraction: float = 0.0,
+    duplicate_times: int = 1,
+    dp_epsilon: float | None = None,
+    dp_delta: float | None = None,
+    max_grad_norm: float = 1.0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> TrainingReport:
@@ -98,6 +118,16 @@ def train_reference_gpt(
     ``early_stopping``, the run stops once the tuning loss has not improved for
     ``patience`` epochs, and it keeps the weights of the best epoch. The run is
     deterministic for a ``seed`` on the same hardware and library versions.
+
+    ``duplicate_fraction`` of the real members (canaries, which have negative
+    ``subject_id`` values, excluded), drawn with the seed, appear
+    ``duplicate_times`` times in every epoch. With ``dp_epsilon``, training
+    runs DP-SGD with Poisson sampling: per-sample gradients clipped to
+    ``max_grad_norm`` and Gaussian noise scaled so that all ``epochs`` together
+    spend ``dp_epsilon`` at ``dp_delta`` (default 1 / training sequences).
+    Early stopping still picks the best epoch, so a DP run can stop sooner and
+    spend less; the record holds the epsilon spent by every epoch run.
+
     Raises ``TrainingSetupError`` for a cohort without members, early stopping
     without tuning patients, invalid settings, or a non-empty ``out_dir``
     without ``overwrite``.
@@ -114,6 +144,9 @@ def train_reference_gpt(
         batch_size=batch_size,
     )
     _check_settings(settings, lr)
+    _check_variant_settings(
+        duplicate_fraction, duplicate_times, dp_epsilon, dp_delta, max_grad_norm
+    )
     _check_out_dir(out_path, overwrite)
 
     members = cohort.members
@@ -134,6 +167,17 @@ def train_reference_gpt(
     member_ids = _encode(members, tokenizer, max_sequence_length)
     tuning_ids = _encode(tuning, tokenizer, max_sequence_length)
     non_member_ids = _encode(non_members, tokenizer, max_sequence_length)
+    duplicated = _duplicated_members(members, duplicate_fraction, seed)
+    training_ids = member_ids + [
+        member_ids[index] for index in duplicated for _ in range(duplicate_times - 1)
+    ]
+    if duplicated:
+        logger.info(
+            "showing %d of %d members %d times per epoch",
+            len(duplicated),
+            len(members),
+            duplicate_times,
+        )
 
     model = _new_model(tokenizer, settings, seed)
     logger.info(
@@ -145,16 +189,35 @@ def train_reference_gpt(
         len(members),
         cohort.name,
     )
-    train_losses, tuning_losses, best_epoch = _fit(
-        model,
-        member_ids,
-        tuning_ids,
-        settings,
-        lr=lr,
-        seed=seed,
-        early_stopping=early_stopping,
-        progress=progress,
-    )
+    privacy = None
+    if dp_epsilon is None:
+        train_losses, tuning_losses, best_epoch = _fit(
+            model,
+            training_ids,
+            tuning_ids,
+            settings,
+            lr=lr,
+            seed=seed,
+            early_stopping=early_stopping,
+            progress=progress,
+        )
+    else:
+        budget = PrivacyBudget(
+            epsilon=dp_epsilon,
+            delta=dp_delta if dp_delta is not None else 1 / len(training_ids),
+            max_grad_norm=max_grad_norm,
+        )
+        train_losses, tuning_losses, best_epoch, privacy = _fit_private(
+            model,
+            training_ids,
+            tuning_ids,
+            settings,
+            budget,
+            lr=lr,
+            seed=seed,
+            early_stopping=early_stopping,
+            progress=progress,
+        )
 
     report = TrainingReport(
         out_dir=str(out_path),
@@ -170,8 +233,20 @@ def train_reference_gpt(
         members=len(members),
         tuning_patients=len(tuning),
         non_members=len(non_members),
-        config={**settings, "early_stopping": early_stopping, "lr": lr},
+        config={
+            **settings,
+            "early_stopping": early_stopping,
+            "lr": lr,
+            "duplicate_fraction": duplicate_fraction,
+            "duplicate_times": duplicate_times,
+            "dp_target_epsilon": dp_epsilon,
+            "max_grad_norm": max_grad_norm if dp_epsilon is not None else None,
+        },
         wall_time_s=round(time.perf_counter() - started, 3),
+        duplicated_members=len(duplicated),
+        dp_epsilon=None if privacy is None else privacy.epsilon,
+        dp_delta=None if privacy is None else privacy.delta,
+        dp_noise_multiplier=None if privacy is None else privacy.noise_multiplier,
     )
     _save(model, tokenizer, report, out_path)
     logger.info(
@@ -194,6 +269,22 @@ def _encode(
         + [tokenizer.eos_token_id]
         for patient in patients
     ]
+
+
+def _duplicated_members(members: Sequence[Patient], fraction: float, seed: int) -> list[int]:
+    """Return the sorted indices of ``round(fraction * real members)`` members, drawn with the seed.
+
+    Canary copies (negative ``subject_id``, see ``benchmark.data.canaries``) are
+    never drawn: their repetition counts are what the canary probe measures.
+    """
+    import numpy as np
+
+    real = [index for index, patient in enumerate(members) if patient.subject_id >= 0]
+    count = round(fraction * len(real))
+    if count == 0:
+        return []
+    rng = np.random.default_rng([seed, 8128])
+    return sorted(real[i] for i in rng.choice(len(real), size=count, replace=False))
 
 
 def _new_model(tokenizer: Any, settings: dict[str, int], seed: int) -> Any:
@@ -268,6 +359,176 @@ def _fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return train_losses, tuning_losses, best_epoch
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """The (epsilon, delta) target of DP-SGD and the per-sample gradient norm bound."""
+
+    epsilon: float
+    delta: float
+    max_grad_norm: float
+
+
+@dataclass(frozen=True)
+class PrivacySpent:
+    """What DP-SGD achieved for the kept weights, per opacus' RDP accountant."""
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+
+
+def _fit_private(
+    model: Any,
+    training_ids: list[list[int]],
+    tuning_ids: list[list[int]],
+    settings: dict[str, int],
+    budget: PrivacyBudget,
+    *,
+    lr: float,
+    seed: int,
+    early_stopping: bool,
+    progress: bool,
+) -> tuple[list[float], list[float], int, PrivacySpent]:
+    """Train with DP-SGD; return the losses, the kept epoch and the privacy it spent.
+
+    Batches are Poisson samples with expected size ``batch_size``, as the RDP
+    accountant assumes. Each sequence's loss is its own mean over tokens, so
+    clipping bounds every sequence's gradient alike, whatever its length.
+    """
+    import warnings
+
+    import torch
+    from opacus import PrivacyEngine
+
+    epochs, batch_size = settings["epochs"], settings["batch_size"]
+    indices = torch.arange(len(training_ids))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(indices),
+        batch_size=batch_size,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    with warnings.catch_warnings():
+        # Opacus warns that its secure RNG is off; a seeded generator is what makes
+        # the run reproducible, and reproducibility is what the benchmark needs.
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        engine = PrivacyEngine(accountant="rdp")
+        private_model, private_optimizer, private_loader = engine.make_private_with_epsilon(
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            target_epsilon=budget.epsilon,
+            target_delta=budget.delta,
+            epochs=epochs,
+            max_grad_norm=budget.max_grad_norm,
+            noise_generator=torch.Generator().manual_seed(seed + 1),
+            grad_sample_mode=DP_GRAD_SAMPLE_MODE,
+        )
+    noise_multiplier = float(private_optimizer.noise_multiplier)
+    logger.info(
+        "DP-SGD: noise multiplier %.3f for epsilon %.2f at delta %.2e over %d epochs",
+        noise_multiplier,
+        budget.epsilon,
+        budget.delta,
+        epochs,
+    )
+
+    train_losses: list[float] = []
+    tuning_losses: list[float] = []
+    spent: list[float] = []
+    best_epoch, best_state = 0, None
+    for epoch in range(1, epochs + 1):
+        train_losses.append(
+            _train_private_epoch(
+                private_model, private_optimizer, private_loader, training_ids, epoch, epochs,
+                progress,
+            )
+        )  # fmt: skip
+        spent.append(float(engine.get_epsilon(budget.delta)))
+        tuning_losses.append(_mean_loss(model, tuning_ids, batch_size) if tuning_ids else math.nan)
+        logger.info(
+            "epoch %d: train loss %.4f, tuning loss %.4f, epsilon spent %.3f",
+            epoch,
+            train_losses[-1],
+            tuning_losses[-1],
+            spent[-1],
+        )
+
+        if not early_stopping:
+            best_epoch = epoch
+            continue
+        if best_state is None or tuning_losses[-1] < tuning_losses[best_epoch - 1]:
+            best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= settings["patience"]:
+            logger.info("stopping early: tuning loss last improved at epoch %d", best_epoch)
+            break
+
+    # The per-sample gradient hooks must go before the model is saved or reused.
+    private_model.cleanup()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if not tuning_ids:
+        tuning_losses = []
+    # Choosing the best epoch looked at every epoch's weights, so the whole run's spend counts.
+    privacy = PrivacySpent(spent[-1], budget.delta, noise_multiplier)
+    return train_losses, tuning_losses, best_epoch, privacy
+
+
+def _train_private_epoch(
+    model: Any,
+    optimizer: Any,
+    loader: Any,
+    sequences: list[list[int]],
+    epoch: int,
+    epochs: int,
+    progress: bool,
+) -> float:
+    """Run one DP-SGD epoch and return the mean per-token training loss (nats)."""
+    import warnings
+
+    import torch
+    from tqdm import tqdm
+
+    model.train()
+    total_loss, total_tokens = 0.0, 0
+    bar = tqdm(
+        loader, desc=f"epoch {epoch}/{epochs} (DP-SGD)", unit="batch", file=sys.stderr,
+        disable=not progress,
+    )  # fmt: skip
+    for (batch,) in bar:
+        optimizer.zero_grad()
+        if len(batch) == 0:
+            # NOTE: an empty Poisson sample (probability about exp(-batch_size)) skips its
+            # noise step, so that step adds no noise although the accountant counts it.
+            continue
+        input_ids, labels = _padded([sequences[i] for i in batch.tolist()])
+        attention_mask = (labels != -100).long()
+        # Explicit per-row positions: opacus reads the batch size of every layer's input,
+        # and GPT-2's default position ids have a batch dimension of 1.
+        position_ids = torch.arange(input_ids.shape[1]).expand(input_ids.shape[0], -1)
+        logits = model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).logits
+        targets = labels[:, 1:]
+        token_losses = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="none"
+        )
+        token_counts = (targets != -100).sum(dim=1)
+        loss = (token_losses.sum(dim=1) / token_counts.clamp(min=1)).mean()
+        with warnings.catch_warnings():
+            # Opacus' backward hook on the token embedding fires although its input, the
+            # token ids, needs no gradient; the embedding's per-sample gradient is still right.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            loss.backward()
+        optimizer.step()
+
+        total_loss += token_losses.detach().sum().item()
+        total_tokens += int(token_counts.sum())
+        if total_tokens:
+            bar.set_postfix(loss=f"{total_loss / total_tokens:.4f}")
+    return total_loss / total_tokens if total_tokens else math.nan
 
 
 def _cohort_tokens(cohort: Cohort) -> set[str]:
@@ -381,6 +642,25 @@ def _check_settings(settings: dict[str, int], lr: float) -> None:
         )
     if not lr > 0:
         raise TrainingSetupError(f"the learning rate must be positive, got {lr}")
+
+
+def _check_variant_settings(
+    duplicate_fraction: float,
+    duplicate_times: int,
+    dp_epsilon: float | None,
+    dp_delta: float | None,
+    max_grad_norm: float,
+) -> None:
+    if not 0 <= duplicate_fraction <= 1:
+        raise TrainingSetupError(f"duplicate_fraction must lie in [0, 1], got {duplicate_fraction}")
+    if duplicate_times < 1:
+        raise TrainingSetupError(f"duplicate_times must be at least 1, got {duplicate_times}")
+    if dp_epsilon is not None and not dp_epsilon > 0:
+        raise TrainingSetupError(f"dp_epsilon must be positive, got {dp_epsilon}")
+    if dp_delta is not None and not 0 < dp_delta < 1:
+        raise TrainingSetupError(f"dp_delta must lie in (0, 1), got {dp_delta}")
+    if not max_grad_norm > 0:
+        raise TrainingSetupError(f"max_grad_norm must be positive, got {max_grad_norm}")
 
 
 def _check_out_dir(out_path: Path, overwrite: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,59 @@ logger = logging.getLogger(__name__)
 
 class ModelCallError(RuntimeError):
     """Raised when the model adapter failed or returned a malformed answer."""
+
+
+# A code as cohorts write it, 'VOCABULARY//VALUE', up to a quote, bracket or comma.
+_CODE_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+//[^\s'\",;\])}]+")
+#: Characters of an adapter's error message kept in the log and the result.
+MAX_REASON_CHARACTERS = 500
+
+
+def redact_codes(message: str) -> str:
+    """Replace code strings in an adapter's error message with ``<code>`` and shorten it.
+
+    The message goes to the log and to the published result, and an adapter
+    that quotes its input would otherwise put a patient's codes in both.
+
+    >>> redact_codes("no id for 'SNOMED//44054006' in ['GENDER//F', 'ICD10CM//E11.9']")
+    "no id for '<code>' in ['<code>', '<code>']"
+    """
+    redacted = _CODE_PATTERN.sub("<code>", message)
+    if len(redacted) > MAX_REASON_CHARACTERS:
+        redacted = redacted[:MAX_REASON_CHARACTERS] + " [cut]"
+    return redacted
+
+
+#: Largest log-probability accepted. A probability is at most 1, so its log is at
+#: most 0; the margin absorbs rounding in a float32 log-softmax.
+MAX_LOG_PROBABILITY = 1e-4
+
+
+def check_log_probs(model_id: str, values: object, length: int) -> np.ndarray:
+    """Return one sequence's log-probabilities as float64, or raise ``ModelCallError``.
+
+    NaN and values above 0 are rejected because every statistic built on them
+    would be wrong without showing it. Minus infinity (probability 0) passes,
+    and the probes report the scores it makes as not finite.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (length,):
+        raise ModelCallError(
+            f"{model_id} returned {array.size} log-probabilities for a sequence of {length} codes"
+        )
+    nan = int(np.isnan(array).sum())
+    if nan:
+        raise ModelCallError(
+            f"{model_id} returned NaN log-probabilities for {nan} of {length} codes of a "
+            "sequence; adapters without an unknown token return NaN for codes missing from "
+            "their vocabulary"
+        )
+    if (array > MAX_LOG_PROBABILITY).any():
+        raise ModelCallError(
+            f"{model_id} returned a log-probability of {float(array.max()):.4g}, above 0; "
+            "score must return natural-log probabilities (after log-softmax), not logits"
+        )
+    return array
 
 
 @dataclass
@@ -140,13 +194,11 @@ class LocalExecutor:
                     f"{self.model.model_id} returned {len(answers)} scores for "
                     f"{len(batch)} sequences"
                 )
-            for sequence, answer in zip(batch, answers, strict=True):
-                if len(answer) != len(sequence):
-                    raise ModelCallError(
-                        f"{self.model.model_id} returned {len(answer)} log-probabilities "
-                        f"for a sequence of {len(sequence)} codes"
-                    )
-            return [_encode_scores(a) for a in answers]
+            model_id = self.model.model_id
+            return [
+                _encode_scores(check_log_probs(model_id, answer, len(sequence)))
+                for sequence, answer in zip(batch, answers, strict=True)
+            ]
 
         encoded = self._run(SCORE, payloads, check, len, self.batch_size, label)
         return [_decode_scores(e) for e in encoded]
@@ -169,6 +221,13 @@ class LocalExecutor:
                     raise ModelCallError(
                         f"{self.model.model_id} returned score details of lengths "
                         f"{sorted(lengths)} for a sequence of {len(sequence)} codes"
+                    )
+                check_log_probs(self.model.model_id, answer.log_probs, len(sequence))
+                statistics = np.stack([answer.mean, answer.std, answer.rank]).astype(np.float64)
+                if np.isnan(statistics).any():
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned NaN in the mean, std or rank of "
+                        "its next-code distribution"
                     )
             return [_encode_details(a) for a in answers]
 
@@ -204,28 +263,74 @@ class LocalExecutor:
                         f"{self.model.model_id} returned {len(samples)} samples where "
                         f"{request['samples']} were requested"
                     )
-                if any(len(s) > request["max_new_tokens"] for s in samples):
-                    raise ModelCallError(
-                        f"{self.model.model_id} returned a continuation longer than "
-                        f"max_new_tokens={request['max_new_tokens']}"
-                    )
+                for sample in samples:
+                    self._check_sample(sample, request["max_new_tokens"])
             return [_encode_samples(list(a)) for a in answers]
 
         encoded = self._run(
             GENERATE, payloads, check, lambda p: len(p["prompt"]), requests_per_batch, label
         )
-        return [_decode_samples(e) for e in encoded]
+        answers = [_decode_samples(e) for e in encoded]
+        self._check_not_all_empty(requests, answers)
+        return answers
+
+    def _check_sample(self, sample: object, max_new_tokens: int) -> None:
+        # A string would pass as a sequence of one-character codes.
+        if not isinstance(sample, list | tuple):
+            raise ModelCallError(
+                f"{self.model.model_id} returned a continuation of type "
+                f"{type(sample).__name__}; each continuation must be a tuple of code strings"
+            )
+        if len(sample) > max_new_tokens:
+            raise ModelCallError(
+                f"{self.model.model_id} returned a continuation of {len(sample)} codes, longer "
+                f"than max_new_tokens={max_new_tokens}"
+            )
+        for code in sample:
+            if not isinstance(code, str):
+                raise ModelCallError(
+                    f"{self.model.model_id} returned a code of type {type(code).__name__} in a "
+                    "continuation; codes must be strings"
+                )
+
+    def _check_not_all_empty(
+        self, requests: Sequence[GenerationRequest], answers: list[list[tuple[str, ...]]]
+    ) -> None:
+        """Raise when every continuation the requests allow is empty.
+
+        A leak or reconstruction score of zero would then reflect a broken
+        ``generate`` or end-of-sequence handling, not a model that keeps its
+        patients private.
+        """
+        sampled = [
+            samples
+            for request, samples in zip(requests, answers, strict=True)
+            if request.samples > 0 and request.max_new_tokens > 0
+        ]
+        total = sum(len(samples) for samples in sampled)
+        if total and not any(sample for samples in sampled for sample in samples):
+            raise ModelCallError(
+                f"{self.model.model_id} returned {total} empty continuations and no code; check "
+                "that its generate method samples codes and does not end every continuation "
+                "at once"
+            )
 
     def embed(self, sequences: Sequence[Sequence[str]], label: str = "embed") -> np.ndarray:
         """Return one embedding vector per sequence, stacked."""
         payloads = [list(s) for s in sequences]
 
         def check(batch: list[list[str]], answers) -> list[bytes]:
-            vectors = np.asarray(answers)
+            vectors = np.asarray(answers, dtype=np.float64)
             if vectors.ndim != 2 or vectors.shape[0] != len(batch):
                 raise ModelCallError(
                     f"{self.model.model_id} returned embeddings of shape {vectors.shape} "
                     f"for {len(batch)} sequences"
+                )
+            bad = int((~np.isfinite(vectors)).any(axis=1).sum())
+            if bad:
+                raise ModelCallError(
+                    f"{self.model.model_id} returned NaN or infinite values in {bad} of "
+                    f"{len(batch)} embeddings"
                 )
             return [_encode_vector(v) for v in vectors]
 
@@ -292,7 +397,8 @@ class LocalExecutor:
                 raise
             except Exception as error:  # an adapter may fail in any way; keep the reason
                 raise ModelCallError(
-                    f"{self.model.model_id}.{method} failed: {type(error).__name__}: {error}"
+                    f"{self.model.model_id}.{method} failed: {type(error).__name__}: "
+                    f"{redact_codes(str(error))}"
                 ) from error
 
         return [answers[k] for k in keys]

@@ -71,7 +71,8 @@ class RayNotInstalledError(ExecutorSetupError):
 def import_ray(*, for_local_runtime: bool = False) -> ModuleType:
     """Import and return ``ray``; raise ``RayNotInstalledError`` with the install command.
 
-    With ``for_local_runtime``, a first import sees ``LOCAL_RUNTIME_ENVIRONMENT``.
+    With ``for_local_runtime``, the first import of ``ray`` in this process runs with
+    ``LOCAL_RUNTIME_ENVIRONMENT`` set.
     """
     first_import = "ray" not in sys.modules
     environment = LOCAL_RUNTIME_ENVIRONMENT if for_local_runtime and first_import else {}
@@ -143,9 +144,9 @@ class RayExecutor(LocalExecutor):
     """Computes the local executor's batches on Ray actors, one model replica each.
 
     Ray must already be initialized in this process (``ray_runtime`` does it).
-    Each replica reserves one CPU, or one GPU (and one CPU) when the model's
-    device is CUDA or the cluster has GPUs; ``workers`` defaults to one
-    replica per free GPU, or per free CPU. Call ``close`` to stop the replicas.
+    Each replica reserves one CPU. It also reserves one GPU when the model's
+    device is CUDA or the cluster has GPUs. ``workers`` defaults to one replica
+    per free GPU, or per free CPU. Call ``close`` to stop the replicas.
     """
 
     def __init__(
@@ -175,6 +176,8 @@ class RayExecutor(LocalExecutor):
         )
 
         # Ray shows each GPU actor only its own GPU, as cuda:0.
+        # NOTE: this GPU path has not been run on a machine with GPUs; the tests
+        # cover the CPU path only.
         replica_context = (
             dataclasses.replace(model_context, device="cuda") if uses_gpus else model_context
         )
@@ -278,7 +281,7 @@ class RayExecutor(LocalExecutor):
             ) from error
         except ray.exceptions.RayActorError as error:
             raise ExecutorSetupError(
-                f"a Ray worker for model {model_id!r} could not start: {error}. Every node "
+                f"a Ray worker for model {model_id!r} failed to start: {error}. Every node "
                 "needs clinmem installed in the Python environment Ray runs"
             ) from error
 
@@ -348,9 +351,8 @@ def ray_runtime(address: str | None, workers: int | None) -> Iterator[None]:
 
     Without an address, the runtime has ``workers`` CPUs (default: all cores),
     no dashboard and no usage statistics, listens on 127.0.0.1 only, and is
-    shut down on exit. A
-    runtime this process had already started or joined is used as it is and
-    left running.
+    shut down on exit. A runtime that this process had already started or
+    joined is used as it is and left running.
     """
     ray = import_ray(for_local_runtime=address is None)
     if ray.is_initialized():
@@ -365,10 +367,14 @@ def ray_runtime(address: str | None, workers: int | None) -> Iterator[None]:
             ray.init(address=address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise ExecutorSetupError(
-                f"could not connect to the Ray cluster at {address!r}: {error}. Start one "
+                f"failed to connect to the Ray cluster at {address!r}: {error}. Start one "
                 "with 'ray start --head' and pass its address (or 'auto' on one of its nodes)"
             ) from error
-    logger.info("Ray cluster resources: %s", ray.cluster_resources())
+    logger.info(
+        "Ray runtime at %s, resources: %s",
+        ray.get_runtime_context().gcs_address,
+        ray.cluster_resources(),
+    )
     try:
         yield
     finally:
@@ -381,8 +387,14 @@ def _start_local_runtime(ray: ModuleType, workers: int | None) -> None:
     Ray's processes inherit the variables when ``ray.init`` starts them, so
     this process's environment is restored afterwards.
     """
+    # address="local" starts a new runtime even when RAY_ADDRESS names a cluster.
     with _environment(LOCAL_RUNTIME_ENVIRONMENT):
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(
+            address="local",
+            num_cpus=workers,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
 
     address = ray.get_runtime_context().gcs_address
     if not address.startswith("127.0.0.1:"):

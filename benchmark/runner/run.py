@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.canaries import generate_canaries, training_cohort
-from benchmark.models.base import ModelAdapter
 from benchmark.probes.base import ProbeContext, ProbeOutcome
 from benchmark.probes.registry import get_probe
 from benchmark.results.models import (
@@ -31,10 +30,16 @@ from benchmark.results.models import (
     TierRisk,
 )
 from benchmark.results.provenance import hardware, library_versions, software, utc_now
-from benchmark.results.writer import write_result
+from benchmark.results.writer import check_result_path, write_result
 from benchmark.runner.cache import AnswerCache
-from benchmark.runner.evaluation import EvaluationSet, select_evaluation_set
+from benchmark.runner.evaluation import select_evaluation_set
 from benchmark.runner.executor import LocalExecutor, ModelCallError
+from benchmark.runner.model_checks import (
+    DEFAULT_MIN_CODE_COVERAGE,
+    check_code_coverage,
+    code_coverage,
+    describe_adapter,
+)
 from benchmark.runner.ray_executor import make_executor
 from benchmark.scoring.bootstrap import BootstrapConfig, Estimate
 from benchmark.scoring.roc import NonFiniteScoresError
@@ -62,6 +67,8 @@ class RunOptions:
     executor: str = "local"
     #: Model id of the reference model for the membership probe's 'reference' attack.
     reference_model: str | None = None
+    #: Minimum share of evaluated tokens in the model's (and reference model's) vocabulary, 0-1.
+    min_code_coverage: float = DEFAULT_MIN_CODE_COVERAGE
     #: Address of a running Ray cluster; None starts a Ray runtime on this machine.
     ray_address: str | None = None
     #: Ray actors, one model replica each; None means one per GPU, or per CPU.
@@ -79,14 +86,6 @@ def _unique_by_id(specs: list) -> list:
     for spec in specs:
         seen.setdefault(spec.id, spec)
     return list(seen.values())
-
-
-def _coverage(model: ModelAdapter, evaluation: EvaluationSet) -> tuple[float, int]:
-    known = model.vocabulary()
-    tokens = [t for s in evaluation.sequences for t in s.tokens]
-    unknown = [t for t in tokens if t not in known]
-    share = 1 - len(unknown) / len(tokens) if tokens else 0.0
-    return share, len(set(unknown))
 
 
 def run_probe(name: str, parameters, context: ProbeContext) -> tuple[ProbeResult, ProbeOutcome]:
@@ -135,6 +134,7 @@ def run_suite(
     from benchmark.specs.resources import default_specs_dir
 
     started_at, started = utc_now(), time.perf_counter()
+    check_result_path(output)
 
     # 1. Specs: the suite and everything it references, with digests.
     registry = SpecRegistry.load([default_specs_dir(), *options.extra_spec_dirs])
@@ -170,15 +170,25 @@ def run_suite(
         batch_size=options.batch_size,
     )
     model = load_model(model_id, model_context)
-    model_digest = model.digest()
-    coverage, unknown_codes = _coverage(model, evaluation)
-    logger.info("model %s (%s), code coverage %.3f", model_id, model_digest, coverage)
+    described = describe_adapter(model, model_id)
+    model_digest = described.digest
+    coverage = code_coverage(described.vocabulary, evaluation.sequences)
+    logger.info("model %s (%s), code coverage %.3f", model_id, model_digest, coverage.share)
+    check_code_coverage(coverage, options.min_code_coverage, model_id)
 
     reference_executor = None
     cache = AnswerCache(options.cache_dir) if options.cache_dir else None
     if options.reference_model is not None:
         reference = load_model(options.reference_model, model_context)
-        logger.info("reference model %s (%s)", options.reference_model, reference.digest())
+        reference_description = describe_adapter(reference, options.reference_model)
+        reference_coverage = code_coverage(reference_description.vocabulary, evaluation.sequences)
+        logger.info(
+            "reference model %s (%s), code coverage %.3f",
+            options.reference_model,
+            reference_description.digest,
+            reference_coverage.share,
+        )
+        check_code_coverage(reference_coverage, options.min_code_coverage, options.reference_model)
         reference_executor = LocalExecutor(
             reference, cache, batch_size=options.batch_size, progress=options.progress
         )
@@ -253,10 +263,10 @@ def run_suite(
         model=ModelInfo(
             id=model_id,
             digest=model_digest,
-            capabilities=sorted(model.capabilities),
-            vocabulary_size=len(model.vocabulary()),
-            cohort_code_coverage=round(coverage, 6),
-            unknown_codes=unknown_codes,
+            capabilities=sorted(described.capabilities),
+            vocabulary_size=len(described.vocabulary),
+            cohort_code_coverage=round(coverage.share, 6),
+            unknown_codes=coverage.unknown_codes,
         ),
         suite=SuiteInfo(
             name=spec.id, version=spec.version, digest=suite.digest, spec_digests=suite.spec_digests

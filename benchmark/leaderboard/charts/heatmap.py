@@ -22,6 +22,8 @@ CELL_HEIGHT = 42
 MIN_CELL_WIDTH = 96
 TOP = 34
 LEGEND_HEIGHT = 74
+#: Width the legend needs: its caption, the colour bar and the two swatches.
+LEGEND_WIDTH = 520
 #: Colour scale half-widths to choose from; the smallest that covers every value is used.
 SCALE_LIMITS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -47,7 +49,7 @@ def advantage_heatmap(
     """Draw the cells; suppressed cells are hatched and labelled, absent ones grey."""
     label_width = max([text_width(name, 12) for name in attributes] + [60]) + 16
     cell_width = max([MIN_CELL_WIDTH] + [text_width(tier, 11) + 12 for tier in tiers])
-    width = label_width + cell_width * len(tiers) + 8
+    width = label_width + max(cell_width * len(tiers), LEGEND_WIDTH) + 8
     height = TOP + CELL_HEIGHT * len(attributes) + LEGEND_HEIGHT
     limit = _scale_limit(cells.values())
 
