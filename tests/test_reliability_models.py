@@ -398,6 +398,7 @@ def test_pickle_weights_are_refused_unopened(setup, tmp_path):
     assert not output.exists()
 
 
+@pytest.mark.slow
 def test_remote_code_is_not_run_without_flag(setup, tmp_path):
     folder = _gpt2_folder(tmp_path / "remote", weights="model.safetensors")
     marker = tmp_path / "remote-code-ran"

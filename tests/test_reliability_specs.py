@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -181,7 +182,7 @@ WRONG_SCALARS_AND_LISTS = st.one_of(
 # Every mapping with fixed keys forbids unknown ones; a probe's parameters are
 # a free-form mapping, so a mapping is a wrong value everywhere but there.
 WRONG_MAPPINGS = st.dictionaries(
-    st.from_regex(r"x_[a-z]{1,6}", fullmatch=True),
+    st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6).map("x_{}".format),
     st.lists(st.integers(), min_size=1, max_size=3),
     min_size=1,
     max_size=3,
@@ -225,7 +226,8 @@ def unknown_key_specs(draw) -> tuple[dict, tuple, str, object]:
         if new in existing:
             new = "x_" + new
         return document, mapping_path, old, new
-    key = draw(st.from_regex(r"x_[A-Za-z0-9_ ]{1,20}", fullmatch=True))
+    key_alphabet = string.ascii_letters + string.digits + "_ "
+    key = "x_" + draw(st.text(alphabet=key_alphabet, min_size=1, max_size=20))
     return document, mapping_path, None, key
 
 
@@ -259,7 +261,7 @@ def is_invalid_regex(pattern: str) -> bool:
 
 INVALID_REGEX = st.builds(
     lambda prefix, broken: prefix + broken,
-    st.from_regex(r"[A-Z0-9.]{0,8}", fullmatch=True),
+    st.text(alphabet=string.ascii_uppercase + string.digits + ".", max_size=8),
     st.sampled_from(["(", "[", "[a-", ")", "\\", "a{3,1}", "(?<=a+)", "(?P<1>x)", "|*", "(?P=z)"]),
 ).filter(is_invalid_regex)
 

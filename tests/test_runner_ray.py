@@ -34,6 +34,9 @@ from benchmark.runner.ray_executor import (
 from benchmark.runner.run import RunOptions, run_suite
 from benchmark.specs.resources import default_specs_dir
 
+# Starting the Ray runtime and the replicas of the shared GPT takes 10 to 30 s on 2 cores.
+pytestmark = pytest.mark.slow
+
 MAX_SEQUENCE_LENGTH = 16
 RUNTIME_CPUS = 4
 
@@ -244,7 +247,6 @@ def small_smoke_suite(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_smoke_suite_equals_local(ray_cluster, small_smoke_suite, tmp_path):
     local_options = RunOptions(cache_dir=tmp_path / "local-cache", progress=False)
     ray_options = dataclasses.replace(

@@ -212,7 +212,7 @@ def test_standard_suite_parameters(registry):
     assert (
         parameters["attribute_inference"].samples,
         parameters["attribute_inference"].max_new_tokens,
-    ) == (8, 48)
+    ) == (4, 32)
     assert parameters["attribute_inference"].temperature == 1.0
     assert (parameters["reconstruction"].samples, parameters["reconstruction"].max_new_tokens) == (
         4,

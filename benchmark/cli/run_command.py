@@ -66,7 +66,8 @@ def _termination_as_interrupt() -> Iterator[None]:
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_CACHE_DIR,
     show_default=True,
-    help="Folder of the model-answer cache; reruns and resumed runs reuse it.",
+    help="Folder of the model-answer cache; reruns and resumed runs reuse it. A damaged cache "
+    "file is moved aside with a warning and an empty one is started.",
 )
 @click.option("--no-cache", is_flag=True, help="Compute every model answer anew and store none.")
 @click.option(
