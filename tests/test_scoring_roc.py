@@ -80,7 +80,9 @@ def test_attribute_advantage_zero_for_equal_groups():
     scores = np.array([0.9, 0.8, 0.1, 0.2] * 10)
     labels = np.array([True, True, False, False] * 10)
     config = BootstrapConfig(resamples=200, confidence=0.95, seed=0)
-    m, n, advantage, draws = attribute_auroc_advantage(scores, labels, scores, labels, config, ("a",))
+    m, n, advantage, draws = attribute_auroc_advantage(
+        scores, labels, scores, labels, config, ("a",)
+    )
     assert m.value == n.value == 1.0
     assert advantage.value == 0.0
     assert draws.shape == (200,)

@@ -54,10 +54,10 @@ def demo_command(suite, work_dir, results_dir, site_dir, epochs, progress) -> No
     and build the leaderboard site from the three results."""
     from benchmark.data.loading import load_cohort
     from benchmark.data.training_set import suite_training_cohort
-    from benchmark.specs.registry import SpecRegistry
     from benchmark.leaderboard.build import build_site
     from benchmark.models.training import train_reference_gpt
     from benchmark.runner.run import RunOptions, run_suite
+    from benchmark.specs.registry import SpecRegistry
 
     started = time.perf_counter()
     model_dir = work_dir / REFERENCE_MODEL_DIR

@@ -28,11 +28,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from benchmark.models.registry import ModelLoadError, UnknownModelError
     from benchmark.models.tokenizer import InvalidCodeError
     from benchmark.models.training import TrainingSetupError
-    from benchmark.runner.ladder import LadderError
     from benchmark.probes.registry import UnknownProbeError
     from benchmark.results.writer import InvalidResultError, ResultPathError
     from benchmark.runner.cache import CacheError
     from benchmark.runner.evaluation import EvaluationSetError
+    from benchmark.runner.ladder import LadderError
     from benchmark.runner.model_checks import LowCoverageError
     from benchmark.specs.errors import SpecError
 
