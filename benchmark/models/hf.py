@@ -51,6 +51,10 @@ TOKENIZER_FILES = (
 )
 
 
+#: Generation batches hold this many times the scoring batch size in sampled rows.
+GENERATION_ROWS_PER_SCORED_SEQUENCE = 8
+
+
 class ContextLengthError(ValueError):
     """Raised when a sequence or a generation does not fit the model's context window."""
 
@@ -102,6 +106,7 @@ class HuggingFaceModel(ModelAdapter):
         self._folder = folder
         self._model = model
         self._batch_size = context.batch_size
+        self._prompts_cut = 0
         self._device = torch.device(context.device)
         self._digest: str | None = None
         self._unknown_code_counts: Counter[str] = Counter()
@@ -173,14 +178,27 @@ class HuggingFaceModel(ModelAdapter):
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Sample each request's continuations, all samples of a request in one batch."""
+        self._prompts_cut = 0
         prompts = [self._prompt_ids(request) for request in requests]
+        if self._prompts_cut:
+            logger.warning(
+                "%d of %d prompts were cut to their last codes so that the new codes fit the "
+                "context of %s (%d positions)",
+                self._prompts_cut,
+                len(requests),
+                self.model_id,
+                self._context_length,
+            )
         order = sorted(range(len(requests)), key=lambda index: len(prompts[index]))
         results: list[list[tuple[str, ...]]] = [[] for _ in requests]
 
+        # One sampled row costs one position per step, far less than a scored
+        # sequence, so generation batches hold more rows than scoring batches.
+        rows_per_batch = self._batch_size * GENERATION_ROWS_PER_SCORED_SEQUENCE
         batch: list[int] = []
         batch_rows = 0
         for index in order:
-            if batch and batch_rows + requests[index].samples > self._batch_size:
+            if batch and batch_rows + requests[index].samples > rows_per_batch:
                 self._generate_batch(batch, requests, prompts, results)
                 batch, batch_rows = [], 0
             batch.append(index)
@@ -345,15 +363,7 @@ class HuggingFaceModel(ModelAdapter):
                 "lower max_new_tokens"
             )
         if len(ids) > room:
-            logger.warning(
-                "prompt of %d codes cut to its last %d so that %d new codes fit the context "
-                "of %s (%d positions)",
-                len(ids),
-                room,
-                request.max_new_tokens,
-                self.model_id,
-                self._context_length,
-            )
+            self._prompts_cut += 1
             ids = ids[len(ids) - room :] if room else []
         return ids
 
