@@ -137,4 +137,5 @@ def test_outputs_hold_no_small_cell(smoke_runs):
                     assert count is None or not is_small_cell(count), metric
                 if metric["suppressed"]:
                     assert metric["value"] is None
-                    assert metric["ci_low"] is None and metric["ci_high"] is None
+                    assert metric["ci_low"] is None
+                    assert metric["ci_high"] is None

@@ -33,7 +33,7 @@ CAPABILITIES = (SCORE, SCORE_DETAILS, GENERATE, EMBED)
 
 
 class CapabilityNotSupported(RuntimeError):
-    """Raised when a probe asks a model for something it cannot do."""
+    """Raised when a probe requests a method the model does not implement."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class ModelAdapter(ABC):
     @property
     @abstractmethod
     def capabilities(self) -> frozenset[str]:
-        """The methods this adapter implements, from ``CAPABILITIES``."""
+        """Return the methods this adapter implements, from ``CAPABILITIES``."""
 
     @abstractmethod
     def digest(self) -> str:

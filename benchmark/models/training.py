@@ -372,7 +372,7 @@ class PrivacyBudget:
 
 @dataclass(frozen=True)
 class PrivacySpent:
-    """What DP-SGD achieved for the kept weights, per opacus' RDP accountant."""
+    """The privacy budget DP-SGD spent on the kept weights, per opacus' RDP accountant."""
 
     epsilon: float
     delta: float

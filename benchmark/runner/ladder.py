@@ -62,7 +62,7 @@ class LadderError(ValueError):
 
 @dataclass
 class LadderOptions:
-    """What the ladder trains and evaluates, and where it writes."""
+    """Settings of a ladder run: the rungs to train and evaluate, and the output folder."""
 
     out_dir: Path
     suite: str = "standard"
