@@ -14,7 +14,15 @@ from synthetic_cohorts import make_cohort
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import EMBED, GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
+from benchmark.models.base import (
+    EMBED,
+    GENERATE,
+    SCORE,
+    SCORE_CODE_SETS,
+    SCORE_DETAILS,
+    CodeSetRequest,
+    GenerationRequest,
+)
 from benchmark.models.hf import ContextLengthError, HuggingFaceModel
 from benchmark.models.registry import ModelContext, ModelLoadError, load_model
 from benchmark.models.tokenizer import SPECIAL_TOKENS
@@ -83,7 +91,9 @@ def test_vocabulary_is_codes(adapter, cohort):
 
     assert tokens <= adapter.vocabulary()
     assert not set(SPECIAL_TOKENS) & adapter.vocabulary()
-    assert adapter.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE, EMBED})
+    assert adapter.capabilities == frozenset(
+        {SCORE, SCORE_DETAILS, GENERATE, EMBED, SCORE_CODE_SETS}
+    )
 
 
 def test_score_equals_plain_forward(adapter, model_dir, sequences):
@@ -421,3 +431,39 @@ def test_invalid_folders_rejected(model_dir, tmp_path, layout, message):
 def test_empty_hf_path_rejected():
     with pytest.raises(ModelLoadError, match="hf: needs a folder"):
         load_model("hf:", ModelContext(cohort=None))
+
+
+def _reference_next_code_log_probabilities(model_dir: Path, codes: tuple[str, ...]) -> np.ndarray:
+    """Return log p(. | BOS, codes[:i]) for every i, from a plain forward pass."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    vocabulary = json.loads((model_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    ids = torch.tensor([[vocabulary["[BOS]"]] + [vocabulary[code] for code in codes]])
+    with torch.no_grad():
+        return torch.log_softmax(model(ids).logits[0], dim=-1).double().numpy()
+
+
+def test_code_sets_take_the_best_prefix(adapter, model_dir, sequences):
+    vocabulary = json.loads((model_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    codes = sorted({code for sequence in sequences for code in sequence})
+    code_sets = (tuple(codes[:3]), (codes[-1], "ICD10//NOT-A-CODE"), ("ICD10//NOT-A-CODE",))
+    requests = [CodeSetRequest(sequence, code_sets) for sequence in sequences]
+
+    answers = adapter.score_code_sets(requests)
+
+    for sequence, answer in zip(sequences, answers, strict=True):
+        table = _reference_next_code_log_probabilities(model_dir, sequence)
+        for column, candidates in enumerate(code_sets[:2]):
+            ids = [vocabulary[code] for code in candidates if code in vocabulary]
+            expected = np.logaddexp.reduce(table[:, ids], axis=1).max()
+            np.testing.assert_allclose(answer[column], expected, atol=1e-5)
+        assert answer[2] == -np.inf
+
+
+def test_code_sets_of_an_empty_prompt_follow_bos(adapter, model_dir):
+    vocabulary = json.loads((model_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    code = next(name for name in vocabulary if "//" in name)
+
+    [answer] = adapter.score_code_sets([CodeSetRequest((), ((code,),))])
+
+    table = _reference_next_code_log_probabilities(model_dir, ())
+    np.testing.assert_allclose(answer, [table[0, vocabulary[code]]], atol=1e-5)

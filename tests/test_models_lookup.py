@@ -7,7 +7,14 @@ import pytest
 from synthetic_cohorts import make_cohort, make_cohort_from_codes
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
+from benchmark.models.base import (
+    GENERATE,
+    SCORE,
+    SCORE_CODE_SETS,
+    SCORE_DETAILS,
+    CodeSetRequest,
+    GenerationRequest,
+)
 from benchmark.models.lookup import POPULATION_WEIGHT, LookupModel
 from benchmark.models.population import PopulationModel
 from benchmark.models.registry import ModelContext, load_model
@@ -116,7 +123,7 @@ def test_score_details_rank_of_most_likely_code():
 
     np.testing.assert_array_equal(likely.rank, [0, 0])
     np.testing.assert_array_equal(unlikely.rank, [0, 1])
-    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE})
+    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE, SCORE_CODE_SETS})
 
 
 def test_score_details_handle_empty_input():
@@ -249,3 +256,27 @@ def test_digest_tracks_members():
     assert first.digest() == same.digest()
     assert first.digest() != different.digest()
     assert first.vocabulary() == {"A", "B"}
+
+
+def test_code_set_peaks_where_a_member_had_the_removed_code():
+    members = [("A//1", "A//2", "B//9", "A//3"), ("A//1", "A//4", "A//5")]
+    model = LookupModel(members)
+    # The attacker knows the first member's record without B//9, the code under attack.
+    request = CodeSetRequest(prompt=("A//1", "A//2", "A//3"), code_sets=(("B//9",), ("A//5",)))
+
+    [answer] = model.score_code_sets([request])
+
+    # After (A//1, A//2) the only member sharing the prefix went on with B//9.
+    population = np.exp(model._population.log_probability(["B//9"]))[0]
+    expected = (1 - POPULATION_WEIGHT) * 1.0 + POPULATION_WEIGHT * population
+    np.testing.assert_allclose(answer[0], np.log(expected))
+    # A//5 followed A//4, never a prefix of this prompt, so no prefix makes it likely.
+    assert answer[1] < np.log(0.5)
+
+
+def test_code_set_of_unknown_codes_is_impossible():
+    model = LookupModel([("A//1", "A//2")])
+
+    [answer] = model.score_code_sets([CodeSetRequest(("A//1",), (("Z//0",), ()))])
+
+    assert list(answer) == [-np.inf, -np.inf]

@@ -9,7 +9,14 @@ import pytest
 from synthetic_cohorts import make_cohort, make_cohort_from_codes
 
 from benchmark.data.sequence import build_sequence
-from benchmark.models.base import GENERATE, SCORE, SCORE_DETAILS, GenerationRequest
+from benchmark.models.base import (
+    GENERATE,
+    SCORE,
+    SCORE_CODE_SETS,
+    SCORE_DETAILS,
+    CodeSetRequest,
+    GenerationRequest,
+)
 from benchmark.models.population import PopulationModel
 from benchmark.models.registry import ModelContext, ModelLoadError, load_model
 
@@ -196,7 +203,7 @@ def test_registry_fits_on_tuning_split():
 
     model = load_model("population", ModelContext(cohort=cohort))
 
-    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE})
+    assert model.capabilities == frozenset({SCORE, SCORE_DETAILS, GENERATE, SCORE_CODE_SETS})
     # Every cohort code is known, but only the tuning split's codes are counted.
     assert model.vocabulary() == {
         "GENDER//F", "GENDER//M", "AGE//40-44", "SNOMED//1", "SNOMED//2", "SNOMED//98",
@@ -239,3 +246,17 @@ def test_registry_requires_members():
 
     with pytest.raises(ModelLoadError, match="no patient in the 'train' split"):
         load_model("population", ModelContext(cohort=cohort))
+
+
+def test_code_set_probability_is_the_sum_over_known_codes():
+    model = PopulationModel(["SNOMED//1", "SNOMED//2", "SNOMED//3"], [3, 1, 0], end_count=2)
+    # Smoothed: (4, 2, 1) over 3 + 1 + 0 + 2 + 3 codes + 2 buckets = 11.
+    request = CodeSetRequest(
+        prompt=("SNOMED//3", "SNOMED//3"),
+        code_sets=(("SNOMED//1", "SNOMED//2"), ("SNOMED//2", "ICD10CM//Z99"), ("ICD10CM//Z99",)),
+    )
+
+    [answer] = model.score_code_sets([request])
+
+    np.testing.assert_allclose(answer[:2], np.log([6 / 11, 2 / 11]))
+    assert answer[2] == -np.inf

@@ -153,7 +153,7 @@ def test_list_attributes_shows_harm_weight():
     [
         ("tier", "severity", r"^half_history\s+.+\s+high$"),
         ("subgroup", "rule", r"^age_80_plus\s+.+\s+age$"),
-        ("suite", "version", r"^standard\s+.+\s+1$"),
+        ("suite", "version", r"^standard\s+.+\s+2$"),
     ],
 )
 def test_list_kind_columns(kind, header, row):

@@ -195,7 +195,7 @@ def test_standard_suite_parameters(registry):
     suite = registry.resolve_suite("standard")
     parameters = suite.probe_parameters
 
-    assert suite.spec.version == 1
+    assert suite.spec.version == 2
     assert list(suite.spec.attributes) == STANDARD_ATTRIBUTES
     assert list(suite.spec.tiers) == STANDARD_TIERS
     assert list(suite.spec.subgroups) == STANDARD_SUBGROUPS
@@ -214,6 +214,7 @@ def test_standard_suite_parameters(registry):
         parameters["attribute_inference"].max_new_tokens,
     ) == (4, 32)
     assert parameters["attribute_inference"].temperature == 1.0
+    assert parameters["attribute_inference"].attacks == ["likelihood", "sampling"]
     assert (parameters["reconstruction"].samples, parameters["reconstruction"].max_new_tokens) == (
         4,
         32,
@@ -228,7 +229,7 @@ def test_smoke_suite_is_cheaper_standard(registry):
     standard = registry.resolve_suite("standard")
     smoke = registry.resolve_suite("smoke")
 
-    assert smoke.spec.version == 1
+    assert smoke.spec.version == 2
     assert smoke.spec.attributes == standard.spec.attributes
     assert smoke.spec.tiers == standard.spec.tiers
     assert smoke.spec.subgroups == standard.spec.subgroups

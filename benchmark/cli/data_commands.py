@@ -180,13 +180,24 @@ def info_command(cohort: str | None, split_seed: int) -> None:
 
 
 @data_group.command("export-training-set")
-@click.option("--suite", default="standard", show_default=True,
-              help="Suite id or suite YAML path whose training set (and canaries) to write.")
-@click.option("--cohort", default=None,
-              help="Cohort: a bundled id, a MEDS folder or a JSONL file. [default: synthea-1k]")
-@click.option("--out", "out_dir", required=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="New or empty folder the MEDS training set is written to.")
+@click.option(
+    "--suite",
+    default="standard",
+    show_default=True,
+    help="Suite id or suite YAML path whose training set (and canaries) to write.",
+)
+@click.option(
+    "--cohort",
+    default=None,
+    help="Cohort: a bundled id, a MEDS folder or a JSONL file. [default: synthea-1k]",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New or empty folder the MEDS training set is written to.",
+)
 def export_training_set_command(suite: str, cohort: str | None, out_dir: Path) -> None:
     """Write the exact training set of a suite as MEDS: the members, each canary
     repeated as the suite says, and the 'tuning' split for early stopping.

@@ -167,7 +167,8 @@ def _probe(result: Result, name: str) -> ProbeResult | None:
 
 def _probe_metrics(result: Result, name: str) -> list[Metric]:
     probe = _probe(result, name)
-    return [] if probe is None or probe.status != "ok" else list(probe.metrics)
+    # A probe with several attacks is drawn with its headline attack's metrics.
+    return [] if probe is None or probe.status != "ok" else probe.headline_metrics()
 
 
 def _ordered(values) -> list[str]:

@@ -14,6 +14,12 @@ Conventions shared by all adapters:
   ``max_new_tokens`` codes each, stopping early at the end-of-sequence token
   (which is not returned). The same (prompt, seed) gives the same samples,
   whatever else is in the batch.
+- ``score_code_sets`` returns, for a prompt of n codes and k sets of codes,
+  k log-probabilities: entry j is the highest, over the n + 1 prefixes of the
+  prompt (BOS alone up to the whole prompt), of
+  ``log p(next code in set j | BOS, code_1..code_i)``, where the probability
+  of a set is the sum of its codes' probabilities. Codes the model does not
+  know add nothing; a set with none known gets ``-inf``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ SCORE = "score"
 SCORE_DETAILS = "score_details"
 GENERATE = "generate"
 EMBED = "embed"
-CAPABILITIES = (SCORE, SCORE_DETAILS, GENERATE, EMBED)
+#: The most likely point in a prompt for the next code to fall in each of several code sets.
+SCORE_CODE_SETS = "score_code_sets"
+CAPABILITIES = (SCORE, SCORE_DETAILS, GENERATE, EMBED, SCORE_CODE_SETS)
 
 
 class CapabilityNotSupported(RuntimeError):
@@ -67,6 +75,15 @@ class GenerationRequest:
     max_new_tokens: int
     temperature: float
     seed: int
+
+
+@dataclass(frozen=True)
+class CodeSetRequest:
+    """Ask how likely the next code is in each of ``code_sets``, at the prompt's best prefix."""
+
+    prompt: tuple[str, ...]
+    #: Sets of candidate codes, each sorted and without repeats.
+    code_sets: tuple[tuple[str, ...], ...]
 
 
 class ModelAdapter(ABC):
@@ -107,6 +124,11 @@ class ModelAdapter(ABC):
     def embed(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
         """Return one vector per sequence, shape (len(sequences), dim)."""
         raise CapabilityNotSupported(f"{self.model_id} cannot embed sequences")
+
+    def score_code_sets(self, requests: Sequence[CodeSetRequest]) -> list[np.ndarray]:
+        """Return, per request, one log-probability per code set: the highest over the
+        prompt's prefixes that the next code is in the set (float64, natural log)."""
+        raise CapabilityNotSupported(f"{self.model_id} cannot score code sets")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory held by the model."""

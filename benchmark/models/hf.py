@@ -29,7 +29,9 @@ from benchmark.models.base import (
     EMBED,
     GENERATE,
     SCORE,
+    SCORE_CODE_SETS,
     SCORE_DETAILS,
+    CodeSetRequest,
     GenerationRequest,
     ModelAdapter,
     TokenScores,
@@ -149,7 +151,7 @@ class HuggingFaceModel(ModelAdapter):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({SCORE, SCORE_DETAILS, GENERATE, EMBED})
+        return frozenset({SCORE, SCORE_DETAILS, GENERATE, EMBED, SCORE_CODE_SETS})
 
     @property
     def unknown_code_counts(self) -> Counter[str]:
@@ -205,6 +207,39 @@ class HuggingFaceModel(ModelAdapter):
             batch_rows += requests[index].samples
         if batch:
             self._generate_batch(batch, requests, prompts, results)
+        return results
+
+    def score_code_sets(self, requests: Sequence[CodeSetRequest]) -> list[np.ndarray]:
+        """Sum the softmax over each set's codes after every prefix, one forward pass per prompt,
+        and keep each set's highest value."""
+        import torch
+
+        encoded = [self._input_ids(request.prompt)[0] for request in requests]
+        for ids in encoded:
+            self._check_fits(len(ids), "scoring code sets")
+
+        results: list[np.ndarray] = [np.empty(0)] * len(requests)
+        with torch.inference_mode():
+            for batch in self._length_sorted_batches(encoded):
+                input_ids, attention_mask = self._right_padded([encoded[i] for i in batch])
+                positions = torch.arange(input_ids.shape[1], device=self._device)
+                output = self._model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=positions.expand_as(input_ids),
+                )
+                log_probabilities = torch.log_softmax(output.logits.float(), dim=-1)
+                for row, index in enumerate(batch):
+                    # Padding positions follow no prefix of the prompt.
+                    prefixes = log_probabilities[row, : len(encoded[index])]
+                    values = []
+                    for codes in requests[index].code_sets:
+                        columns = sorted({self._code_ids[c] for c in codes if c in self._code_ids})
+                        if not columns:
+                            values.append(-np.inf)
+                            continue
+                        values.append(float(torch.logsumexp(prefixes[:, columns], dim=-1).max()))
+                    results[index] = np.array(values)
         return results
 
     def embed(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:

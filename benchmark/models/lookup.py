@@ -34,7 +34,9 @@ from scipy import sparse
 from benchmark.models.base import (
     GENERATE,
     SCORE,
+    SCORE_CODE_SETS,
     SCORE_DETAILS,
+    CodeSetRequest,
     GenerationRequest,
     ModelAdapter,
     TokenScores,
@@ -44,6 +46,8 @@ from benchmark.models.population import PopulationModel, log_probability_moments
 POPULATION_WEIGHT = 0.05
 # Prompts matched per sparse product; bounds the dense (prompts x members) block in memory.
 _MATCH_CHUNK = 256
+#: Stands for "whatever follows the prompt" when walking the prefix tree; no member has it.
+_AFTER_PROMPT = "\x00after prompt"
 
 
 class LookupModel(ModelAdapter):
@@ -81,7 +85,7 @@ class LookupModel(ModelAdapter):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({SCORE, SCORE_DETAILS, GENERATE})
+        return frozenset({SCORE, SCORE_DETAILS, GENERATE, SCORE_CODE_SETS})
 
     def digest(self) -> str:
         hasher = hashlib.sha256(f"clinmem lookup model\nε={POPULATION_WEIGHT}\n".encode())
@@ -105,6 +109,26 @@ class LookupModel(ModelAdapter):
         bucket, and an unknown code is ranked as its bucket.
         """
         return [self._score_details_one(sequence) for sequence in sequences]
+
+    def score_code_sets(self, requests: Sequence[CodeSetRequest]) -> list[np.ndarray]:
+        """Return each set's highest mixture probability over the prefixes of each prompt.
+
+        A prompt that follows a member's record up to a removed code gets that
+        code's share q at the gap, so the lookup model fills gaps it has seen.
+        """
+        answers = []
+        for request in requests:
+            # A code no member has ends the walk, so the last node is the one after the prompt.
+            nodes, _ = self._walk_prefix_tree((*request.prompt, _AFTER_PROMPT))
+            table = self._next_code_probabilities(nodes)
+            values = []
+            for codes in request.code_sets:
+                columns = sorted({self._token_ids[c] for c in codes if c in self._token_ids})
+                values.append(
+                    float(np.log(table[:, columns].sum(axis=1).max())) if columns else -np.inf
+                )
+            answers.append(np.array(values))
+        return answers
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Copy the best-matching member record for each sample.

@@ -32,7 +32,9 @@ import numpy as np
 from benchmark.models.base import (
     GENERATE,
     SCORE,
+    SCORE_CODE_SETS,
     SCORE_DETAILS,
+    CodeSetRequest,
     GenerationRequest,
     ModelAdapter,
     TokenScores,
@@ -95,7 +97,7 @@ class PopulationModel(ModelAdapter):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({SCORE, SCORE_DETAILS, GENERATE})
+        return frozenset({SCORE, SCORE_DETAILS, GENERATE, SCORE_CODE_SETS})
 
     def digest(self) -> str:
         hasher = hashlib.sha256(b"clinmem population model\n")
@@ -148,6 +150,22 @@ class PopulationModel(ModelAdapter):
             std = np.full(length, self._std)
             details.append(TokenScores(log_probs=log_probs, mean=mean, std=std, rank=rank))
         return details
+
+    def score_code_sets(self, requests: Sequence[CodeSetRequest]) -> list[np.ndarray]:
+        """Return each set's unigram probability, the same after every prefix.
+
+        Unknown codes add nothing: the unknown bucket is not a code the model
+        would emit.
+        """
+        return [
+            np.array([self._set_log_probability(codes) for codes in request.code_sets])
+            for request in requests
+        ]
+
+    def _set_log_probability(self, codes: Sequence[str]) -> float:
+        categories = self._category_indices(codes)
+        known = np.unique(categories[categories != self._unknown_index])
+        return float(np.logaddexp.reduce(self._log_probabilities[known])) if len(known) else -np.inf
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[tuple[str, ...]]]:
         """Draw i.i.d. codes until the end event or ``max_new_tokens``.

@@ -70,8 +70,7 @@ class ModelContext:
 
 
 _BUILT_IN_DESCRIPTIONS = {
-    "population": "unigram code frequencies of the tuning split; memorizes nothing by "
-    "construction",
+    "population": "unigram code frequencies of the tuning split; memorizes nothing by construction",
     "lookup": "copies the member record that best matches the prompt; "
     "memorizes everything by construction",
 }

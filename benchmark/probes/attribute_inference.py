@@ -2,16 +2,30 @@
 with a sensitive condition the attacker did not give it?
 
 For each tier and attribute, the prompt is what the tier reveals with the
-attribute's own codes removed. The model samples ``samples`` continuations;
-a patient's score is the share of continuations that contain a code of the
-attribute (a code already in the prompt never counts, though removal means
-none is). The attacker's AUROC for telling carriers from non-carriers is
-computed on members and on non-members separately.
+attribute's own codes removed. Two attacks score each patient:
 
-Headline rule: the member advantage, AUROC on members minus AUROC on
-non-members, harm-weighted over attributes and tiers. A model that infers an
-attribute as well for unseen patients generalizes; only the advantage counts
-as memorization. Control attributes are reported but left out of the summary.
+- ``likelihood``: the model's probability that the next code is one of the
+  attribute's codes, after every prefix of the prompt; the score is the
+  highest of these log-probabilities. An autoregressive model that memorized a
+  record puts the removed code back where it stood, right after the prefix
+  that preceded it, so this attack sees memorization wherever in the record
+  the attribute sits. The candidate codes are every code of the model's
+  vocabulary or of the evaluated records that the attribute matches.
+- ``sampling``: the model samples ``samples`` continuations of the whole
+  prompt; the score is the share that contain a code of the attribute (a code
+  already in the prompt never counts, though removal means none is). It sees
+  only what the model adds after the prompt's end, so it misses attributes
+  whose codes stood earlier in the record, and it needs only ``generate``.
+
+The attacker's AUROC for telling carriers from non-carriers is computed on
+members and on non-members separately.
+
+Headline rule: the first attack of the suite's ``attacks`` list that the model
+supports (``likelihood`` by default, else ``sampling``); its member advantage,
+AUROC on members minus AUROC on non-members, harm-weighted over attributes and
+tiers, is the risk index. A model that infers an attribute as well for unseen
+patients generalizes; only the advantage counts as memorization. Control
+attributes are reported but left out of the summary.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.models.base import GENERATE, GenerationRequest
+from benchmark.models.base import GENERATE, SCORE_CODE_SETS, CodeSetRequest, GenerationRequest
 from benchmark.probes.base import Probe, ProbeContext, ProbeOutcome, metric
 from benchmark.probes.parameters import AttributeInferenceParameters
 from benchmark.probes.prompts import build_prompt
@@ -33,6 +47,18 @@ from benchmark.scoring.risk_index import risk_index
 from benchmark.scoring.subgroups import carries, matching_codes
 
 PromptTransform = Callable[[tuple[str, ...], int], tuple[str, ...]]
+
+#: The model method each attack needs.
+ATTACK_CAPABILITY = {"likelihood": SCORE_CODE_SETS, "sampling": GENERATE}
+
+
+def headline_attack(attacks: list[str], capabilities: frozenset[str]) -> str | None:
+    """Return the first listed attack the model supports, or None when it supports none.
+
+    >>> headline_attack(["likelihood", "sampling"], frozenset({"generate"}))
+    'sampling'
+    """
+    return next((a for a in attacks if ATTACK_CAPABILITY[a] in capabilities), None)
 
 
 @dataclass(frozen=True)
@@ -80,8 +106,10 @@ def leak_share(samples: list[tuple[str, ...]], prompt: tuple[str, ...], matches)
 
 @dataclass(frozen=True)
 class AttributeCell:
-    """Per-patient attack scores and carrier labels of one (tier, attribute); never published."""
+    """Per-patient attack scores and carrier labels of one (attack, tier, attribute); never
+    published."""
 
+    attack: str
     tier: object
     attribute: object
     scores: np.ndarray
@@ -93,20 +121,30 @@ def measure_attribute_inference(
     parameters: AttributeInferenceParameters,
     tiers: list | None = None,
     transform: PromptTransform | None = None,
-    label: str = "attribute inference: sampling",
+    label: str = "attribute inference",
+    attacks: list[str] | None = None,
 ) -> list[AttributeCell]:
-    """Sample continuations for every (tier, attribute, patient) and score the leak.
+    """Score every (attack, tier, attribute, patient) and return one cell per (attack, tier,
+    attribute), in that order.
 
-    ``transform(prompt, patient_index)`` changes each prompt before sampling;
-    the perturbation probe uses it to alter patient-specific details.
+    ``attacks`` defaults to those of ``parameters`` that the model supports.
+    ``transform(prompt, patient_index)`` changes each prompt before the model
+    sees it; the perturbation probe uses it to alter patient-specific details.
     """
     suite = context.suite
     sequences = context.sequences
+    capabilities = context.model.capabilities
+    if attacks is None:
+        attacks = [a for a in parameters.attacks if ATTACK_CAPABILITY[a] in capabilities]
     attribute_codes = {a.id: matching_codes(a, sequences) for a in suite.attributes}
+    labels = {
+        a.id: np.array([carries(s, attribute_codes[a.id]) for s in sequences], bool)
+        for a in suite.attributes
+    }
 
-    # Plan every request first, so the executor batches them all.
+    # Every (tier, attribute) prompt list first, so each attack hands all its
+    # requests to the executor at once.
     plans: list[tuple[object, object, list[tuple[str, ...]]]] = []
-    requests: list[GenerationRequest] = []
     for tier in tiers if tiers is not None else suite.tiers:
         for attribute in suite.attributes:
             codes = attribute_codes[attribute.id]
@@ -114,41 +152,85 @@ def measure_attribute_inference(
             if transform is not None:
                 prompts = [transform(p, i) for i, p in enumerate(prompts)]
             plans.append((tier, attribute, prompts))
-            requests.extend(
-                GenerationRequest(
-                    prompt=prompt,
-                    samples=parameters.samples,
-                    max_new_tokens=parameters.max_new_tokens,
-                    temperature=parameters.temperature,
-                    seed=derive_seed(context.seed, "attribute_inference", prompt),
-                )
-                for prompt in prompts
-            )
+
+    cells: list[AttributeCell] = []
+    for attack in attacks:
+        if attack == "likelihood":
+            scores = _likelihood_scores(context, plans, attribute_codes, f"{label}: likelihood")
+        else:
+            scores = _sampling_scores(context, parameters, plans, f"{label}: sampling")
+        cells.extend(
+            AttributeCell(attack, tier, attribute, cell_scores, labels[attribute.id])
+            for (tier, attribute, _), cell_scores in zip(plans, scores, strict=True)
+        )
+    return cells
+
+
+def _likelihood_scores(context, plans, attribute_codes, label) -> list[np.ndarray]:
+    """Score each prompt by the most likely point to insert one of the attribute's codes."""
+    vocabulary = context.model.vocabulary()
+    attributes = context.suite.attributes
+    code_sets = tuple(
+        tuple(sorted({c for c in vocabulary if a.matches(c)} | attribute_codes[a.id]))
+        for a in attributes
+    )
+    column = {a.id: index for index, a in enumerate(attributes)}
+
+    # Every request asks for every attribute's set: a prompt that lacks no
+    # attribute's codes is the same for all attributes, so it is scored once.
+    requests = [CodeSetRequest(prompt, code_sets) for _, _, prompts in plans for prompt in prompts]
+    answers = context.executor.score_code_sets(requests, label=label)
+
+    scores, position = [], 0
+    for _, attribute, prompts in plans:
+        answered = answers[position : position + len(prompts)]
+        position += len(prompts)
+        best = np.array([answer[column[attribute.id]] for answer in answered])
+        # -inf means the model can never emit the attribute: the lowest score, finite so
+        # that the AUROC ranks it instead of rejecting it.
+        scores.append(np.where(np.isneginf(best), np.finfo(np.float64).min, best))
+    return scores
+
+
+def _sampling_scores(context, parameters, plans, label) -> list[np.ndarray]:
+    """Score each prompt by the share of sampled continuations that hold the attribute."""
+    requests = [
+        GenerationRequest(
+            prompt=prompt,
+            samples=parameters.samples,
+            max_new_tokens=parameters.max_new_tokens,
+            temperature=parameters.temperature,
+            seed=derive_seed(context.seed, "attribute_inference", prompt),
+        )
+        for _, _, prompts in plans
+        for prompt in prompts
+    ]
     answers = context.executor.generate(requests, label=label)
 
-    cells, position = [], 0
-    for tier, attribute, prompts in plans:
+    scores, position = [], 0
+    for _, attribute, prompts in plans:
         samples = answers[position : position + len(prompts)]
         position += len(prompts)
         # Generated codes repeat a lot: match each distinct code once.
         matches = functools.lru_cache(maxsize=None)(attribute.matches)
-        scores = np.array(
-            [leak_share(s, p, matches) for s, p in zip(samples, prompts, strict=True)]
+        scores.append(
+            np.array([leak_share(s, p, matches) for s, p in zip(samples, prompts, strict=True)])
         )
-        labels = np.array([carries(s, attribute_codes[attribute.id]) for s in sequences], bool)
-        cells.append(AttributeCell(tier, attribute, scores, labels))
-    return cells
+    return scores
 
 
 class AttributeInferenceProbe(Probe):
     name = "attribute_inference"
-    requires = frozenset({GENERATE})
+    requires = frozenset()
+    requires_any = frozenset(ATTACK_CAPABILITY.values())
     parameters_model = AttributeInferenceParameters
 
     def run(self, context: ProbeContext, parameters: AttributeInferenceParameters) -> ProbeOutcome:
+        headline = headline_attack(parameters.attacks, context.model.capabilities)
         outcome = ProbeOutcome(
-            headline="harm-weighted member advantage of attribute-inference AUROC over "
-            "attributes and tiers"
+            headline=f"harm-weighted member advantage of attribute-inference AUROC over "
+            f"attributes and tiers, {headline} attack",
+            headline_attack=headline,
         )
         summary_cells: list[SummaryCell] = []
         for measured in measure_attribute_inference(context, parameters):
@@ -176,7 +258,12 @@ class AttributeInferenceProbe(Probe):
                         int((~labels[in_non_members]).sum()),
                     ),
                 }
-                cell = {"tier": tier.id, "attribute": attribute.id, "subgroup": subgroup.label}
+                cell = {
+                    "attack": measured.attack,
+                    "tier": tier.id,
+                    "attribute": attribute.id,
+                    "subgroup": subgroup.label,
+                }
                 published = [
                     metric("auroc_members", auroc_m, **counts, **cell),
                     metric("auroc_non_members", auroc_n, **counts, **cell),
@@ -185,7 +272,8 @@ class AttributeInferenceProbe(Probe):
                 outcome.metrics.extend(published)
 
                 usable = not published[2].suppressed and advantage.value is not None
-                if subgroup.label == "all" and usable and not attribute.control:
+                headline_cell = measured.attack == headline and subgroup.label == "all"
+                if headline_cell and usable and not attribute.control:
                     summary_cells.append(
                         SummaryCell(tier.id, advantage.value, draws, attribute.harm_weight)
                     )

@@ -21,7 +21,11 @@ from benchmark.results.models import Metric, RocCurve
 from benchmark.runner.executor import LocalExecutor
 from benchmark.scoring.bootstrap import BootstrapConfig, Estimate
 from benchmark.scoring.subgroups import Subgroup
-from benchmark.scoring.suppression import SUPPRESSION_NOTE, any_small_cell
+from benchmark.scoring.suppression import (
+    COMPLEMENT_SUPPRESSION_NOTE,
+    SUPPRESSION_NOTE,
+    any_small_cell,
+)
 
 
 @dataclass
@@ -49,6 +53,8 @@ class ProbeOutcome:
     metrics: list[Metric] = field(default_factory=list)
     roc_curves: list[RocCurve] = field(default_factory=list)
     headline: str | None = None
+    #: For a probe with several attacks, the one the headline and summary come from.
+    headline_attack: str | None = None
     #: Entries of the result's summary this probe computes, by summary field name.
     summary: dict[str, Estimate] = field(default_factory=dict)
     #: The risk index per tier id, from the attribute-inference probe.
@@ -62,6 +68,8 @@ class Probe(ABC):
     name: ClassVar[str]
     #: Model capabilities the probe needs, from ``benchmark.models.base.CAPABILITIES``.
     requires: ClassVar[frozenset[str]]
+    #: Capabilities of which the probe needs at least one; empty when ``requires`` says all.
+    requires_any: ClassVar[frozenset[str]] = frozenset()
     parameters_model: ClassVar[type[BaseModel]]
 
     @abstractmethod
@@ -101,3 +109,52 @@ def metric(
         note=note or (None if estimate.value is not None else "not estimable in this cell"),
         **labels,
     )
+
+
+#: Subgroup labels whose patients are not a part of ``all``, so no complement exists.
+_OUTSIDE_ALL = frozenset({"all", "canaries"})
+#: Metric fields that hold numbers or counts rather than say which cell a metric is.
+_NON_KEY_FIELDS = frozenset(
+    {"value", "ci_low", "ci_high", "subgroup", "n_members", "n_non_members", "suppressed", "note"}
+)
+
+
+def _cell_key(metric: Metric) -> tuple:
+    return tuple(
+        (name, value) for name, value in metric.model_dump().items() if name not in _NON_KEY_FIELDS
+    )
+
+
+def suppress_complements(metrics: list[Metric]) -> list[Metric]:
+    """Hide subgroup cells whose complement within ``all`` counts 1 to 10 patients.
+
+    A cell's own counts pass ``metric``'s check, but the ``all`` cell of the same
+    metric publishes the totals; their difference is the number of members (or
+    non-members) outside the subgroup, and a difference of 1 to 10 is a small
+    cell too.
+    """
+    totals = {_cell_key(m): m for m in metrics if m.subgroup == "all" and not m.suppressed}
+    kept: list[Metric] = []
+    for m in metrics:
+        total = None if m.subgroup in _OUTSIDE_ALL or m.suppressed else totals.get(_cell_key(m))
+        if total is not None and None not in (
+            m.n_members,
+            m.n_non_members,
+            total.n_members,
+            total.n_non_members,
+        ):
+            outside = (total.n_members - m.n_members, total.n_non_members - m.n_non_members)
+            if any_small_cell(*outside):
+                m = Metric(
+                    **{
+                        name: value
+                        for name, value in m.model_dump().items()
+                        if name not in _NON_KEY_FIELDS
+                    },
+                    value=None,
+                    subgroup=m.subgroup,
+                    suppressed=True,
+                    note=COMPLEMENT_SUPPRESSION_NOTE,
+                )
+        kept.append(m)
+    return kept

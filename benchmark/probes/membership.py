@@ -4,9 +4,9 @@ Each attack turns a sequence's per-code log-probabilities into one score,
 higher meaning "more likely a member":
 
 - ``loss``: the mean log-probability (the negated per-code loss);
-- ``min_k``: the mean of the lowest ``min_k_fraction`` of log-probabilities
-  (Min-K%, Shi et al., "Detecting Pretraining Data from Large Language
-  Models", ICLR 2024);
+- ``min_k``: the mean of the lowest ``min_k_fraction`` of log-probabilities,
+  with the count of codes rounded up and at least one (Min-K%, Shi et al.,
+  "Detecting Pretraining Data from Large Language Models", ICLR 2024);
 - ``min_k_plus_plus``: the same over each code's log-probability standardized
   by the mean and standard deviation of log-probabilities under the model's
   full next-code distribution at that position (Min-K%++, Zhang et al., 2024);
@@ -27,6 +27,7 @@ model, no distribution statistics) is reported with a note, not a number.
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -45,7 +46,9 @@ REPORTED_FPRS = (0.01, 0.001, 0.0)
 def _lowest_fraction_mean(values: np.ndarray, fraction: float) -> float:
     if len(values) == 0:
         return np.nan
-    k = max(1, int(np.ceil(fraction * len(values))))
+    # Round before the ceiling: 0.07 * 100 is 7.000000000000001 in binary floating
+    # point, and its ceiling would take 8 codes where 7% of 100 is 7.
+    k = max(1, math.ceil(round(fraction * len(values), 9)))
     return float(np.sort(values)[:k].mean())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MembershipAttack = Literal["loss", "min_k", "min_k_plus_plus", "zlib", "reference"]
 
@@ -33,8 +33,28 @@ class GenerationParameters(BaseModel):
     temperature: float = Field(default=1.0, gt=0, le=10, description="Sampling temperature.")
 
 
+AttributeAttack = Literal["likelihood", "sampling"]
+
+
 class AttributeInferenceParameters(GenerationParameters):
-    """Sensitive attribute inference by sampling continuations."""
+    """Sensitive attribute inference: the model's probability of the attribute's codes after
+    every prefix of the prompt, and sampled continuations that contain them."""
+
+    attacks: list[AttributeAttack] = Field(
+        default_factory=lambda: ["likelihood", "sampling"],
+        min_length=1,
+        description="Attacks run, in order of preference: 'likelihood' scores the attribute's "
+        "codes after every prefix of the prompt (models that can score code sets); 'sampling' "
+        "samples continuations (models that can generate). The first one the model supports "
+        "is the headline attack, from which the risk index is computed.",
+    )
+
+    @field_validator("attacks")
+    @classmethod
+    def _distinct(cls, attacks: list[str]) -> list[str]:
+        if len(set(attacks)) != len(attacks):
+            raise ValueError("an attack is listed more than once")
+        return attacks
 
 
 class ReconstructionParameters(GenerationParameters):

@@ -7,7 +7,9 @@ vocabulary, ``age_shift`` moves every age band five years. Memorization is
 tied to the exact record, the patient's key, so its member advantage
 collapses when the key changes; generalization from clinical patterns does
 not. The surviving fraction is the perturbed member advantage over the
-original one, with a bootstrap interval over patients.
+original one, with a bootstrap interval over patients. Attribute inference
+uses the attack that is the attribute-inference probe's headline for this
+model (``likelihood`` unless the model cannot score code sets).
 
 Headline rule: the surviving fraction of the attribute-inference member
 advantage (harm-weighted over attributes and tiers) for each kind. It is not
@@ -22,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmark.models.base import GENERATE
-from benchmark.probes.attribute_inference import measure_attribute_inference
+from benchmark.probes.attribute_inference import headline_attack, measure_attribute_inference
 from benchmark.probes.base import Probe, ProbeContext, ProbeOutcome, metric
 from benchmark.probes.parameters import (
     AttributeInferenceParameters,
@@ -57,16 +59,27 @@ def make_transform(
 
 
 def surviving_fraction(
-    original: np.ndarray, perturbed: np.ndarray, original_draws, perturbed_draws, confidence
+    original: np.ndarray,
+    perturbed: np.ndarray,
+    original_draws,
+    perturbed_draws,
+    confidence,
+    weights: np.ndarray | None = None,
 ) -> tuple[Estimate, Estimate, Estimate]:
-    """Combine cells into (original advantage, perturbed advantage, their ratio)."""
+    """Combine cells into (original advantage, perturbed advantage, their ratio).
+
+    ``weights`` (harm weights, one per cell) make both advantages weighted
+    means; without them every cell counts alike.
+    """
     if len(original) == 0:
         return Estimate(None), Estimate(None), Estimate(None)
-    point_original, point_perturbed = float(original.mean()), float(perturbed.mean())
+    weights = np.ones(len(original)) if weights is None else np.asarray(weights, dtype=float)
+    share = weights / weights.sum()
+    point_original, point_perturbed = float(share @ original), float(share @ perturbed)
     if original_draws is None or perturbed_draws is None:
         return Estimate(point_original), Estimate(point_perturbed), Estimate(None)
-    draws_original = original_draws.mean(axis=0)
-    draws_perturbed = perturbed_draws.mean(axis=0)
+    draws_original = share @ original_draws
+    draws_perturbed = share @ perturbed_draws
     original_estimate = Estimate(point_original, *_interval(draws_original, confidence))
     perturbed_estimate = Estimate(point_perturbed, *_interval(draws_perturbed, confidence))
     if original_estimate.ci_low is None or original_estimate.ci_low <= 0:
@@ -95,9 +108,13 @@ class PerturbationProbe(Probe):
             t for t in context.suite.tiers if t.reveals.demographics or t.reveals.history != "none"
         ]
 
+        suite_attribute_parameters = context.suite.probe_parameters.get("attribute_inference")
+        preferred = (suite_attribute_parameters or attribute_parameters).attacks
+        attacks = [headline_attack(preferred, context.model.capabilities) or "sampling"]
         original_attribute = measure_attribute_inference(
-            context, attribute_parameters, tiers, label="perturbation: original prompts"
-        )
+            context, attribute_parameters, tiers, label="perturbation: original prompts",
+            attacks=attacks,
+        )  # fmt: skip
         original_reconstruction = measure_reconstruction(
             context, reconstruction_parameters, label="perturbation: original prompts"
         )
@@ -108,7 +125,7 @@ class PerturbationProbe(Probe):
         for kind in parameters.kinds:
             transform = make_transform(kind, parameters, context)
             perturbed_attribute = measure_attribute_inference(
-                context, attribute_parameters, tiers, transform, f"perturbation: {kind}"
+                context, attribute_parameters, tiers, transform, f"perturbation: {kind}", attacks
             )
             perturbed_reconstruction = measure_reconstruction(
                 context, reconstruction_parameters, transform, f"perturbation: {kind}"
@@ -130,6 +147,7 @@ class PerturbationProbe(Probe):
         in_members = subgroup.mask & context.is_member
         in_non_members = subgroup.mask & ~context.is_member
         points, draws = {"original": [], "perturbed": []}, {"original": [], "perturbed": []}
+        weights = []
         for before, after in zip(original, perturbed, strict=True):
             if before.attribute.control:
                 continue
@@ -153,9 +171,11 @@ class PerturbationProbe(Probe):
             for name, estimate in estimates.items():
                 points[name].append(estimate[2].value)
                 draws[name].append(estimate[3])
+            weights.append(before.attribute.harm_weight)
         return self._combine(
-            "attribute", kind, subgroup, points, draws, in_members, in_non_members, context
-        )
+            "attribute", kind, subgroup, points, draws, in_members, in_non_members, context,
+            np.array(weights),
+        )  # fmt: skip
 
     def _reconstruction_metrics(self, kind, subgroup, original, perturbed, context):
         points, draws = {"original": [], "perturbed": []}, {"original": [], "perturbed": []}
@@ -177,7 +197,9 @@ class PerturbationProbe(Probe):
             "reconstruction", kind, subgroup, points, draws, in_members, in_non_members, context
         )
 
-    def _combine(self, what, kind, subgroup, points, draws, in_members, in_non_members, context):
+    def _combine(
+        self, what, kind, subgroup, points, draws, in_members, in_non_members, context, weights=None
+    ):
         stacked = {
             name: None if not values or any(d is None for d in values) else np.array(values)
             for name, values in draws.items()
@@ -188,6 +210,7 @@ class PerturbationProbe(Probe):
             stacked["original"],
             stacked["perturbed"],
             context.bootstrap.confidence,
+            weights,
         )
         counts = {
             "subgroup": subgroup.label,

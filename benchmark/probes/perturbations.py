@@ -41,32 +41,66 @@ class PopulationCodes:
         )
         by_vocabulary: dict[str, list[tuple[str, int]]] = {}
         for code, count in sorted(counts.items()):
-            by_vocabulary.setdefault(code.partition("//")[0], []).append((code, count))
+            by_vocabulary.setdefault(_vocabulary(code), []).append((code, count))
         self._codes = {v: [c for c, _ in items] for v, items in by_vocabulary.items()}
-        self._weights = {
-            v: np.array([n for _, n in items], float) / sum(n for _, n in items)
-            for v, items in by_vocabulary.items()
+        self._counts = {
+            v: np.array([n for _, n in items], float) for v, items in by_vocabulary.items()
+        }
+        # Index of each code in its vocabulary's list, looked up once per prompt token.
+        self._position = {
+            code: position for codes in self._codes.values() for position, code in enumerate(codes)
         }
 
-    def draw(self, vocabulary: str, rng: np.random.Generator) -> str | None:
-        codes = self._codes.get(vocabulary)
-        if not codes:
+    def has_alternative(self, code: str) -> bool:
+        """Return whether the population contains a code of ``code``'s vocabulary other than it."""
+        others = len(self._codes.get(_vocabulary(code), ()))
+        if code in self._position:
+            others -= 1
+        return others > 0
+
+    def draw_other(self, code: str, rng: np.random.Generator) -> str | None:
+        """Draw a code of ``code``'s vocabulary other than ``code``, by population frequency.
+
+        Returns None when the population contains no other code of that vocabulary.
+        """
+        if not self.has_alternative(code):
             return None
-        return codes[rng.choice(len(codes), p=self._weights[vocabulary])]
+        vocabulary = _vocabulary(code)
+        weights = self._counts[vocabulary].copy()
+        if code in self._position:
+            weights[self._position[code]] = 0.0
+        codes = self._codes[vocabulary]
+        return codes[rng.choice(len(codes), p=weights / weights.sum())]
+
+
+def _vocabulary(code: str) -> str:
+    return code.partition("//")[0]
 
 
 def replace_codes(
     prompt: tuple[str, ...], count: int, population: PopulationCodes, rng: np.random.Generator
 ) -> tuple[str, ...]:
-    """Replace ``count`` clinical codes with population codes of the same vocabulary."""
-    positions = [i for i, token in enumerate(prompt) if not _is_demographic(token)]
-    if not positions:
+    """Replace ``count`` clinical codes with other population codes of the same vocabulary.
+
+    A position can change only when the population contains another code of its
+    vocabulary. Positions are drawn among those, so exactly ``count`` codes
+    change when that many such positions exist, and a code whose vocabulary has
+    no other code stays as it is.
+
+    >>> population = PopulationCodes([("A//1", "A//2", "B//1")])
+    >>> replace_codes(("GENDER//F", "A//1", "B//1"), 2, population, np.random.default_rng(0))
+    ('GENDER//F', 'A//2', 'B//1')
+    """
+    changeable = [
+        i
+        for i, token in enumerate(prompt)
+        if not _is_demographic(token) and population.has_alternative(token)
+    ]
+    if not changeable:
         return prompt
     changed = list(prompt)
-    for i in rng.choice(positions, size=min(count, len(positions)), replace=False):
-        replacement = population.draw(prompt[i].partition("//")[0], rng)
-        if replacement is not None:
-            changed[i] = replacement
+    for i in rng.choice(changeable, size=min(count, len(changeable)), replace=False):
+        changed[i] = population.draw_other(prompt[i], rng)
     return tuple(changed)
 
 

@@ -50,7 +50,11 @@ class Metric(Interval):
     attack: str | None = Field(default=None, description="Membership attack, e.g. 'loss'.")
     fpr: float | None = Field(default=None, description="False-positive rate of a 'tpr_at_fpr'.")
     tier: str | None = Field(default=None, description="Attack tier id.")
-    attribute: str | None = Field(default=None, description="Sensitive attribute id.")
+    attribute: str | None = Field(
+        default=None,
+        description="Sensitive attribute id; null in a probe that has attributes marks the "
+        "harm-weighted combination over them.",
+    )
     subgroup: str = Field(
         description="Subgroup label, 'all' for every evaluated patient, 'canaries' for the "
         "synthetic canary patients."
@@ -93,6 +97,11 @@ class ProbeResult(_Strict):
     headline: str | None = Field(
         default=None, description="The documented headline metric of this probe, in words."
     )
+    headline_attack: str | None = Field(
+        default=None,
+        description="For a probe with several attacks, the one its headline and summary "
+        "entries come from, e.g. 'likelihood' in attribute inference.",
+    )
     valid: bool = Field(
         default=True,
         description="False when the split guard found members and non-members distinguishable "
@@ -100,6 +109,12 @@ class ProbeResult(_Strict):
     )
     metrics: list[Metric] = Field(default_factory=list)
     roc_curves: list[RocCurve] = Field(default_factory=list)
+
+    def headline_metrics(self) -> list[Metric]:
+        """Return the metrics of the headline attack; all metrics when there is none."""
+        if self.headline_attack is None:
+            return list(self.metrics)
+        return [m for m in self.metrics if m.attack == self.headline_attack]
 
 
 class Summary(_Strict):

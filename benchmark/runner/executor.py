@@ -23,7 +23,9 @@ from benchmark.models.base import (
     EMBED,
     GENERATE,
     SCORE,
+    SCORE_CODE_SETS,
     SCORE_DETAILS,
+    CodeSetRequest,
     GenerationRequest,
     ModelAdapter,
     TokenScores,
@@ -161,6 +163,12 @@ def call_model(model: ModelAdapter, method: str, batch: list) -> list:
         return model.generate(requests)
     if method == EMBED:
         return list(np.asarray(model.embed(batch)))
+    if method == SCORE_CODE_SETS:
+        requests = [
+            CodeSetRequest(tuple(p["prompt"]), tuple(tuple(codes) for codes in p["code_sets"]))
+            for p in batch
+        ]
+        return model.score_code_sets(requests)
     raise ValueError(f"unknown model method {method!r}")
 
 
@@ -233,6 +241,41 @@ class LocalExecutor:
 
         encoded = self._run(SCORE_DETAILS, payloads, check, len, self.batch_size, label)
         return [_decode_details(e) for e in encoded]
+
+    def score_code_sets(
+        self, requests: Sequence[CodeSetRequest], label: str = "score code sets"
+    ) -> list[np.ndarray]:
+        """Return, per request, each code set's highest log-probability over the prompt's
+        prefixes."""
+        payloads = [
+            {"prompt": list(r.prompt), "code_sets": [sorted(set(c)) for c in r.code_sets]}
+            for r in requests
+        ]
+
+        def check(batch: list[dict], answers: list) -> list[bytes]:
+            if len(answers) != len(batch):
+                raise ModelCallError(
+                    f"{self.model.model_id} returned {len(answers)} code-set scores for "
+                    f"{len(batch)} requests"
+                )
+            encoded = []
+            for payload, answer in zip(batch, answers, strict=True):
+                sets = len(payload["code_sets"])
+                array = np.asarray(answer, dtype=np.float64)
+                if array.shape != (sets,):
+                    raise ModelCallError(
+                        f"{self.model.model_id} returned {array.size} code-set log-probabilities "
+                        f"for a request of {sets} code sets; score_code_sets returns one per set"
+                    )
+                # NaN or a value above 0 is rejected as in score; -inf (no known code) passes.
+                encoded.append(_encode_scores(check_log_probs(self.model.model_id, array, sets)))
+            return encoded
+
+        def prompt_length(payload: dict) -> int:
+            return len(payload["prompt"])
+
+        encoded = self._run(SCORE_CODE_SETS, payloads, check, prompt_length, self.batch_size, label)
+        return [_decode_scores(e) for e in encoded]
 
     def generate(
         self, requests: Sequence[GenerationRequest], label: str = "generate"

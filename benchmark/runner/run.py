@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.canaries import generate_canaries, training_cohort
-from benchmark.probes.base import ProbeContext, ProbeOutcome
+from benchmark.probes.base import ProbeContext, ProbeOutcome, suppress_complements
 from benchmark.probes.registry import get_probe
 from benchmark.results.models import (
     CohortInfo,
@@ -92,9 +92,12 @@ def run_probe(name: str, parameters, context: ProbeContext) -> tuple[ProbeResult
     """Run one probe, turning a missing capability or a model fault into a status."""
     probe = get_probe(name)
     dumped = parameters.model_dump(mode="json")
-    missing = probe.requires - context.model.capabilities
-    if missing:
-        reason = f"the model cannot {', '.join(sorted(missing))}"
+    capabilities = context.model.capabilities
+    missing = probe.requires - capabilities
+    reason = f"the model cannot {', '.join(sorted(missing))}" if missing else None
+    if reason is None and probe.requires_any and not probe.requires_any & capabilities:
+        reason = f"the model can do none of: {', '.join(sorted(probe.requires_any))}"
+    if reason is not None:
         logger.info("probe %s not applicable: %s", name, reason)
         return ProbeResult(
             probe=name, status="not_applicable", reason=reason, parameters=dumped
@@ -114,7 +117,8 @@ def run_probe(name: str, parameters, context: ProbeContext) -> tuple[ProbeResult
         status="ok",
         parameters=dumped,
         headline=outcome.headline,
-        metrics=outcome.metrics,
+        headline_attack=outcome.headline_attack,
+        metrics=suppress_complements(outcome.metrics),
         roc_curves=outcome.roc_curves,
     )
     return result, outcome
@@ -135,6 +139,8 @@ def run_suite(
 
     started_at, started = utc_now(), time.perf_counter()
     check_result_path(output)
+    # Opened before any other work, so an unusable cache folder is reported at once.
+    cache = AnswerCache(options.cache_dir) if options.cache_dir else None
 
     # 1. Specs: the suite and everything it references, with digests.
     registry = SpecRegistry.load([default_specs_dir(), *options.extra_spec_dirs])
@@ -177,7 +183,6 @@ def run_suite(
     check_code_coverage(coverage, options.min_code_coverage, model_id)
 
     reference_executor = None
-    cache = AnswerCache(options.cache_dir) if options.cache_dir else None
     if options.reference_model is not None:
         reference = load_model(options.reference_model, model_context)
         reference_description = describe_adapter(reference, options.reference_model)

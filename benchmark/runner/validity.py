@@ -242,7 +242,7 @@ def _attribute_metric(result: Result, name: str, tier: str, attribute: str) -> M
     for probe in result.probes:
         if probe.probe != "attribute_inference" or probe.status != "ok":
             continue
-        for metric in probe.metrics:
+        for metric in probe.headline_metrics():
             if (
                 metric.name == name
                 and metric.tier == tier
@@ -360,7 +360,7 @@ def mean_member_advantage_by_tier(
     for probe in result.probes:
         if probe.probe != "attribute_inference" or probe.status != "ok":
             continue
-        for metric in probe.metrics:
+        for metric in probe.headline_metrics():
             if (
                 metric.name == "member_advantage"
                 and metric.subgroup == "all"

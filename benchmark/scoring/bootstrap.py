@@ -8,6 +8,7 @@ before any metric, so resampling patients keeps them together.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,9 +37,16 @@ class BootstrapConfig:
 
     def rng(self, *key: object) -> np.random.Generator:
         """Return a generator seeded from the run seed and a metric key, so each
-        metric's interval is reproducible on its own."""
-        digest = np.frombuffer(repr((self.seed, *key)).encode(), dtype=np.uint8)
-        return np.random.default_rng([self.seed, int(digest.sum()), len(digest)])
+        metric's interval is reproducible on its own.
+
+        The key enters as the first 8 bytes of the SHA-256 of its ``repr``, so
+        different keys get independent streams (unless those 64 bits collide, at
+        odds of about 2**-64 per pair) and the same (seed, key) gets the same
+        stream in every Python process. Key parts need a ``repr`` that does not
+        change between processes, as str, int, float, None and tuples of them have.
+        """
+        digest = hashlib.sha256(repr(key).encode()).digest()
+        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "big")])
 
 
 def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:

@@ -4,7 +4,8 @@
 
 where A_{a,t} is the attribute-inference member advantage (AUROC on members
 minus AUROC on non-members) of attribute a at attack tier t on all evaluated
-patients, and w_a the attribute's harm weight. Cells that are suppressed or
+patients, measured with the probe's headline attack, and w_a the attribute's
+harm weight. Cells that are suppressed or
 not estimable (no carriers among members or non-members) and control
 attributes are left out. The unweighted index sets every w_a = 1.
 
