@@ -184,7 +184,7 @@ def test_other_suite_version(reference_results, tmp_path, catalog):  # noqa: F81
     problems = _problems(document, tmp_path, catalog)
 
     assert len(problems) == 1
-    assert problems[0].startswith(f"suite/version: suite {SUITE_ID!r} is at version 2 in ")
+    assert problems[0].startswith(f"suite/version: suite {SUITE_ID!r} is at version 1 in ")
 
 
 def test_other_suite_digest(reference_results, tmp_path, catalog):  # noqa: F811
