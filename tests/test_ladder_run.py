@@ -420,3 +420,29 @@ def test_dp_rung_skipped_without_opacus(tmp_path, ladder_inputs, monkeypatch, ca
     assert "opacus" in report.skipped["gpt-dp"]
     assert "skipping rung gpt-dp" in caplog.text
     assert "`gpt-dp` was not run" in (tmp_path / "validity.md").read_text()
+
+
+@pytest.mark.slow
+def test_near_zero_check_can_skip_repeated_canaries(ladder):
+    _, report = ladder
+    result = report.results["population"]
+    most = max(m.repetitions for p in result.probes for m in p.metrics if m.repetitions)
+    probes = [
+        probe.model_copy(
+            update={
+                "metrics": [
+                    m.model_copy(update={"value": 100.0, "ci_low": 90.0, "ci_high": 110.0})
+                    if m.repetitions == most
+                    else m
+                    for m in probe.metrics
+                ]
+            }
+        )
+        for probe in result.probes
+    ]
+    exposed = {"gpt-dp": result.model_copy(update={"probes": probes})}
+
+    assert check_canary_exposure_near_zero(exposed, "gpt-dp").status == "FAIL"
+    single = check_canary_exposure_near_zero(exposed, "gpt-dp", max_repetitions=1)
+    assert single.status == "PASS"
+    assert any("(not checked)" in line for line in single.evidence)

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from benchmark.scoring.advantage import attribute_auroc_advantage, labelled_auroc_batch
+from benchmark.scoring.advantage import (
+    attribute_auroc_advantage,
+    labelled_auroc_batch,
+    labelled_auroc_resampled,
+)
 from benchmark.scoring.bootstrap import BootstrapConfig, bootstrap_auroc
 from benchmark.scoring.roc import (
     NonFiniteScoresError,
@@ -93,3 +97,17 @@ def test_roc_points_are_aggregate_rates():
     assert points[0][0] == 0.0
     assert all(0 <= fpr <= 1 and 0 <= tpr <= 1 for fpr, tpr in points)
     assert [p[0] for p in points] == sorted(p[0] for p in points)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_resampled_auroc_equals_ranked_rows(tied):
+    rng = np.random.default_rng(7)
+    for n in (2, 5, 40, 301):
+        scores = rng.integers(0, 4, n).astype(float) if tied else rng.normal(size=n)
+        labels = rng.random(n) < 0.3
+        index = rng.integers(0, n, (50, n))
+
+        expected = labelled_auroc_batch(scores[index], labels[index])
+        actual = labelled_auroc_resampled(scores, labels, index)
+
+        np.testing.assert_allclose(actual, expected, atol=1e-12, equal_nan=True)

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import uuid
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,14 +49,29 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 class _Records:
-    """Column-wise events of the lines read so far, with their line numbers."""
+    """Column-wise events of the lines read so far, with their line numbers.
+
+    Numbers go into typed arrays and each distinct code and time text is kept
+    once, because a cohort repeats a few hundred codes and many visit times
+    millions of times: about 40 bytes per event instead of about 250 for lists
+    of Python objects (2 GB for 20,000 patients of the bundled kind).
+    """
 
     def __init__(self) -> None:
-        self.subject_ids: list[int] = []
+        self.subject_ids = array("q")
         self.times: list[str | None] = []
         self.codes: list[str] = []
-        self.lines: list[int] = []
-        self.event_positions: list[int] = []
+        self.lines = array("q")
+        self.event_positions = array("q")
+        self._texts: dict[str, str] = {}
+
+    def append(self, subject_id: int, time: str | None, code: str, line: int, position: int):
+        shared = self._texts.setdefault
+        self.subject_ids.append(subject_id)
+        self.times.append(None if time is None else shared(time, time))
+        self.codes.append(shared(code, code))
+        self.lines.append(line)
+        self.event_positions.append(position)
 
 
 def _check_keys(item: dict, allowed: tuple[str, ...], location: str, path: Path, line: int) -> None:
@@ -160,7 +176,7 @@ def _parse_times(records: _Records, path: Path) -> pa.Array:
 def _check_time_order(records: _Records, times: pa.Array, path: Path) -> None:
     """Reject a patient whose events are not in time order, null times first."""
     keys = pc.fill_null(pc.cast(times, pa.int64()), np.iinfo(np.int64).min).to_numpy()
-    lines = np.asarray(records.lines)
+    lines = np.frombuffer(records.lines, dtype=np.int64)
     backwards = (lines[1:] == lines[:-1]) & (keys[1:] < keys[:-1])
     if backwards.any():
         index = int(np.flatnonzero(backwards)[0]) + 1
@@ -216,11 +232,7 @@ def read_jsonl(
 
             for position, event in enumerate(patient["events"]):
                 time, code = _read_event(event, position, path, line)
-                records.subject_ids.append(subject_id)
-                records.times.append(time)
-                records.codes.append(code)
-                records.lines.append(line)
-                records.event_positions.append(position)
+                records.append(subject_id, time, code, line, position)
 
     if not records.codes:
         raise CohortError("the cohort is empty: no line has any events", path=path)
@@ -259,7 +271,7 @@ def read_jsonl(
     _check_time_order(records, times, path)
     events = pa.table(
         {
-            "subject_id": pa.array(records.subject_ids, pa.int64()),
+            "subject_id": pa.array(np.frombuffer(records.subject_ids, dtype=np.int64)),
             "time": times,
             "code": pa.array(records.codes, pa.string()),
         }

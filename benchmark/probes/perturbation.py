@@ -19,6 +19,7 @@ not lie above 0: with no member advantage, nothing can survive.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -43,12 +44,17 @@ PromptTransform = Callable[[tuple[str, ...], int], tuple[str, ...]]
 def make_transform(
     kind: str, parameters: PerturbationParameters, context: ProbeContext
 ) -> PromptTransform:
-    """Return the prompt change of one kind, seeded per patient."""
+    """Return the prompt change of one kind, seeded per patient.
+
+    The change depends only on (prompt, patient index), and most attributes
+    leave a patient's prompt the same, so each distinct pair is computed once.
+    """
     kind_number = ("drop", "replace", "age_shift").index(kind)
     if kind == "age_shift":
-        return lambda prompt, index: shift_age(prompt)
+        return functools.cache(lambda prompt, index: shift_age(prompt))
     population = PopulationCodes(s.tokens for s in context.sequences)
 
+    @functools.cache
     def transform(prompt: tuple[str, ...], index: int) -> tuple[str, ...]:
         rng = np.random.default_rng([context.seed, index, kind_number, len(prompt)])
         if kind == "drop":

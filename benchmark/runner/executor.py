@@ -247,9 +247,13 @@ class LocalExecutor:
     ) -> list[np.ndarray]:
         """Return, per request, each code set's highest log-probability over the prompt's
         prefixes."""
+        # Requests of one probe share their code sets, so each distinct tuple is sorted once.
+        normalized: dict[tuple, list[list[str]]] = {}
+        for request in requests:
+            if request.code_sets not in normalized:
+                normalized[request.code_sets] = [sorted(set(c)) for c in request.code_sets]
         payloads = [
-            {"prompt": list(r.prompt), "code_sets": [sorted(set(c)) for c in r.code_sets]}
-            for r in requests
+            {"prompt": list(r.prompt), "code_sets": normalized[r.code_sets]} for r in requests
         ]
 
         def check(batch: list[dict], answers: list) -> list[bytes]:

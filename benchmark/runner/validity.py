@@ -185,21 +185,43 @@ def check_canary_exposure_rises(results: Mapping[str, Result], rung: str) -> Che
     return Check(name, "PASS" if passed else "FAIL", explanation, evidence)
 
 
-def check_canary_exposure_near_zero(results: Mapping[str, Result], rung: str) -> Check:
-    """Check that every repetition count's mean exposure stays below the near-zero threshold."""
+def check_canary_exposure_near_zero(
+    results: Mapping[str, Result], rung: str, max_repetitions: int | None = None
+) -> Check:
+    """Check that no checked repetition count shows exposure above the near-zero threshold.
+
+    A count passes when its interval's lower bound is below the threshold:
+    with 5 canaries per count, one canary that happens to rank high among the
+    references can lift the mean above 3 bits, so the point estimate alone
+    would fail a model that memorizes nothing about one time in twenty.
+    ``max_repetitions`` limits the check to canaries inserted at most that many
+    times; the other counts are listed.
+    """
     name = f"canary exposure near zero on {rung}"
+    if max_repetitions is None:
+        counts = "every repetition count"
+    elif max_repetitions == 1:
+        counts = "canaries inserted once"
+    else:
+        counts = f"canaries inserted at most {max_repetitions} times"
     explanation = (
-        f"Mean exposure at every repetition count is below {NEAR_ZERO_EXPOSURE_BITS:g} bits "
-        "(an unmemorized canary's expected exposure is about 1.44 bits)."
+        f"For {counts}, the exposure interval does not lie above {NEAR_ZERO_EXPOSURE_BITS:g} "
+        "bits (an unmemorized canary's expected exposure is about 1.44 bits)."
     )
     if rung not in results:
         return _skip(name, explanation, [rung])
     metrics = [m for m in canary_exposures(results[rung]) if m.value is not None]
-    if not metrics:
+    checked = [m for m in metrics if max_repetitions is None or m.repetitions <= max_repetitions]
+    if not checked:
         return Check(name, "FAIL", explanation, ["the result has no exposure cell"])
 
-    evidence = [f"{m.repetitions}x: {m.formatted(2)} bits" for m in metrics]
-    passed = all((m.value or 0.0) < NEAR_ZERO_EXPOSURE_BITS for m in metrics)
+    evidence = [
+        f"{m.repetitions}x: {m.formatted(2)} bits" + ("" if m in checked else " (not checked)")
+        for m in metrics
+    ]
+    passed = all(
+        (m.ci_low if m.ci_low is not None else m.value) < NEAR_ZERO_EXPOSURE_BITS for m in checked
+    )
     return Check(name, "PASS" if passed else "FAIL", explanation, evidence)
 
 
@@ -340,7 +362,9 @@ def ladder_checks(
         check_population_separated(results),
         check_canary_exposure_rises(results, "gpt-overtrained"),
         check_canary_exposure_near_zero(results, "population"),
-        check_canary_exposure_near_zero(results, "gpt-dp"),
+        # DP-SGD bounds each training sequence at epsilon; a canary inserted r times is
+        # covered only at about r * epsilon (group privacy), so only single canaries count.
+        check_canary_exposure_near_zero(results, "gpt-dp", max_repetitions=1),
         check_leakage_rises_with_tier(results, "lookup", tiers),
         check_leakage_rises_with_tier(results, "gpt-overtrained", tiers),
         check_generalization_control(results, "gpt", controls, tiers),

@@ -25,6 +25,7 @@ code in common at distance close to 1.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,27 +51,29 @@ def _keys(code: str) -> tuple[str, str, str]:
     return code, vocabulary, category
 
 
-def _key_ids(left: Sequence[str], right: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Return integer ids of both sides' keys, shape (3, len), equal ids for equal keys.
+#: Integer id of every comparison key seen in this process; it grows with the
+#: number of distinct codes, which a model's vocabulary bounds.
+_KEY_IDS: dict[str, int] = {}
+
+
+@functools.cache
+def _code_key_ids(code: str) -> tuple[int, int, int]:
+    return tuple(_KEY_IDS.setdefault(key, len(_KEY_IDS)) for key in _keys(code))
+
+
+def _key_ids(codes: Sequence[str]) -> np.ndarray:
+    """Return integer ids of the codes' keys, shape (3, len), equal ids for equal keys.
 
     Comparing small integers is several times faster than NumPy's element-wise
-    comparison of strings, which dominated the distance's time.
+    comparison of strings, and each code's keys are built once per process.
     """
-    ids: dict[str, int] = {}
-
-    def encode(codes: Sequence[str]) -> np.ndarray:
-        keys = [_keys(code) for code in codes]
-        return np.array(
-            [[ids.setdefault(key[i], len(ids)) for key in keys] for i in range(3)],
-            dtype=np.int64,
-        ).reshape(3, len(codes))
-
-    return encode(left), encode(right)
+    ids = np.array([_code_key_ids(code) for code in codes], dtype=np.int64)
+    return ids.reshape(len(codes), 3).T
 
 
 def code_cost_matrix(left: Sequence[str], right: Sequence[str]) -> np.ndarray:
     """Return the code-to-code ground cost of every pair, shape (len(left), len(right))."""
-    left_ids, right_ids = _key_ids(left, right)
+    left_ids, right_ids = _key_ids(left), _key_ids(right)
     same_code, same_vocabulary, same_category = (
         left_ids[i][:, None] == right_ids[i][None, :] for i in range(3)
     )
@@ -79,9 +82,12 @@ def code_cost_matrix(left: Sequence[str], right: Sequence[str]) -> np.ndarray:
     return np.where(same_code, 0.0, costs)
 
 
+@functools.cache
 def relative_positions(n: int) -> np.ndarray:
-    """Return n evenly spaced positions from 0 to 1 (0 alone for one code)."""
-    return np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(n)
+    """Return n evenly spaced positions from 0 to 1 (0 alone for one code), read-only."""
+    positions = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(n)
+    positions.setflags(write=False)
+    return positions
 
 
 def padded_cost_matrix(generated: Sequence[str], truth: Sequence[str]) -> np.ndarray:
