@@ -467,3 +467,17 @@ def test_code_sets_of_an_empty_prompt_follow_bos(adapter, model_dir):
 
     table = _reference_next_code_log_probabilities(model_dir, ())
     np.testing.assert_allclose(answer, [table[0, vocabulary[code]]], atol=1e-5)
+
+
+def test_cut_prompts_warn_once_per_model(adapter, sequences, caplog):
+    request = GenerationRequest(
+        sequences[0] * 3, samples=1, max_new_tokens=4, temperature=1.0, seed=0
+    )
+
+    with caplog.at_level(logging.WARNING, logger="benchmark.models.hf"):
+        adapter.generate([request])
+        adapter.generate([request])
+
+    warnings = [r for r in caplog.records if "prompts were cut" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "later cuts are logged at debug level" in warnings[0].getMessage()

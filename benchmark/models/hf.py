@@ -109,6 +109,8 @@ class HuggingFaceModel(ModelAdapter):
         self._model = model
         self._batch_size = context.batch_size
         self._prompts_cut = 0
+        #: Whether a warning about cut prompts was logged; later cuts go to the debug log.
+        self._cut_warning_logged = False
         self._device = torch.device(context.device)
         self._digest: str | None = None
         self._unknown_code_counts: Counter[str] = Counter()
@@ -183,14 +185,18 @@ class HuggingFaceModel(ModelAdapter):
         self._prompts_cut = 0
         prompts = [self._prompt_ids(request) for request in requests]
         if self._prompts_cut:
-            logger.warning(
+            # The executor calls generate once per batch, so one warning per model is enough.
+            log = logger.debug if self._cut_warning_logged else logger.warning
+            log(
                 "%d of %d prompts were cut to their last codes so that the new codes fit the "
-                "context of %s (%d positions)",
+                "context of %s (%d positions)%s",
                 self._prompts_cut,
                 len(requests),
                 self.model_id,
                 self._context_length,
+                "" if self._cut_warning_logged else "; later cuts are logged at debug level",
             )
+            self._cut_warning_logged = True
         order = sorted(range(len(requests)), key=lambda index: len(prompts[index]))
         results: list[list[tuple[str, ...]]] = [[] for _ in requests]
 
