@@ -55,6 +55,12 @@ def run_arguments(cohort: Path, output: Path, cache_dir: Path | None) -> list[st
     ]  # fmt: skip
 
 
+def _default_interrupt() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler; the run must get one.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(cohort: Path, output: Path, cache_dir: Path | None, log: Path) -> subprocess.Popen:
     with log.open("wb") as stream:
         return subprocess.Popen(
@@ -62,6 +68,7 @@ def start_run(cohort: Path, output: Path, cache_dir: Path | None, log: Path) -> 
             cwd=REPOSITORY,
             stdout=stream,
             stderr=subprocess.STDOUT,
+            preexec_fn=_default_interrupt,
         )
 
 

@@ -60,7 +60,7 @@ class AnswerCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             try:
-                self._connection = self._open()
+                self._connection = self._open_when_unlocked()
             except sqlite3.DatabaseError as error:
                 if not _is_damage(error):
                     raise
@@ -78,6 +78,22 @@ class AnswerCache:
                 f"cannot open the answer cache {self.path}: {error}. Give a writable "
                 "folder with --cache-dir, or run with --no-cache"
             ) from error
+
+    def _open_when_unlocked(self) -> sqlite3.Connection:
+        """Open the cache, waiting up to ``LOCK_TIMEOUT_SECONDS`` while another run holds a lock.
+
+        Switching to WAL mode fails at once with "database is locked", without
+        SQLite's busy wait, while another process opens the same new file, as
+        two runs started together on one cache folder do.
+        """
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_SECONDS)
