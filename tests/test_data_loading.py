@@ -125,3 +125,19 @@ def test_error_file_of_other_kind(tmp_path):
 def test_error_bundled_path_unknown_id():
     with pytest.raises(CohortError, match="not a bundled cohort id"):
         bundled_cohort_path("mimic-iv")
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "missing.parquet", "sub/folder"])
+def test_error_missing_path_says_so(tmp_path, name):
+    with pytest.raises(CohortError, match="no such file or folder") as raised:
+        load_cohort(tmp_path / name)
+
+    assert str(tmp_path / name) in str(raised.value)
+
+
+def test_error_single_parquet_file_asks_for_folder(tmp_path):
+    path = tmp_path / "events.parquet"
+    path.write_bytes(b"PAR1")
+
+    with pytest.raises(CohortError, match="give the MEDS folder whose data/ subfolder"):
+        load_cohort(path)

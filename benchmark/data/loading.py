@@ -40,11 +40,17 @@ def bundled_cohort_path(cohort_id: str) -> Path:
     return COHORTS_FOLDER / BUNDLED_COHORTS[cohort_id]
 
 
+def _accepted_forms() -> str:
+    return (
+        f"Give a bundled id ({', '.join(BUNDLED_COHORTS)}), a MEDS folder that holds "
+        "data/*.parquet, or a JSONL file with one patient per line."
+    )
+
+
 def _unknown_message(value: str) -> str:
     message = (
         f"cannot load cohort {value!r}: it is not a bundled cohort id, a folder or a .jsonl "
-        f"file. Give a bundled id ({', '.join(BUNDLED_COHORTS)}), a MEDS folder that holds "
-        "data/*.parquet, or a JSONL file with one patient per line."
+        f"file. {_accepted_forms()}"
     )
     close = difflib.get_close_matches(value, list(BUNDLED_COHORTS), n=1)
     if close:
@@ -91,4 +97,14 @@ def load_cohort(
         return read_meds(path, split_seed=split_seed)
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return read_jsonl(path, split_seed=split_seed)
+    if path.is_file() and path.suffix.lower() == ".parquet":
+        raise CohortError(
+            f"cannot load cohort {str(id_or_path)!r}: it is one parquet file; give the MEDS "
+            "folder whose data/ subfolder holds the parquet files"
+        )
+    looks_like_path = path.suffix != "" or len(path.parts) > 1
+    if looks_like_path and not path.exists():
+        raise CohortError(
+            f"cannot load cohort {str(id_or_path)!r}: no such file or folder. {_accepted_forms()}"
+        )
     raise CohortError(_unknown_message(str(id_or_path)))
