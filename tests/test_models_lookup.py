@@ -258,10 +258,10 @@ def test_digest_tracks_members():
     assert first.vocabulary() == {"A", "B"}
 
 
-def test_code_set_peaks_where_a_member_had_the_removed_code():
+def test_code_set_peaks_at_removed_code():
     members = [("A//1", "A//2", "B//9", "A//3"), ("A//1", "A//4", "A//5")]
     model = LookupModel(members)
-    # The attacker knows the first member's record without B//9, the code under attack.
+    # The attacker has the first member's record without B//9, the code under attack.
     request = CodeSetRequest(prompt=("A//1", "A//2", "A//3"), code_sets=(("B//9",), ("A//5",)))
 
     [answer] = model.score_code_sets([request])

@@ -248,7 +248,7 @@ def test_registry_requires_members():
         load_model("population", ModelContext(cohort=cohort))
 
 
-def test_code_set_probability_is_the_sum_over_known_codes():
+def test_code_set_sums_known_codes():
     model = PopulationModel(["SNOMED//1", "SNOMED//2", "SNOMED//3"], [3, 1, 0], end_count=2)
     # Smoothed: (4, 2, 1) over 3 + 1 + 0 + 2 + 3 codes + 2 buckets = 11.
     request = CodeSetRequest(

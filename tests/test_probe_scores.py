@@ -1062,7 +1062,7 @@ def test_likelihood_attack_is_the_default_headline(lookup_context):
     assert known_record and min(known_record) > 0.3
 
 
-def test_sampling_is_the_headline_of_a_model_that_only_generates(lookup_context):
+def test_sampling_headline_without_code_sets(lookup_context):
     pairs = zip(lookup_context.sequences, lookup_context.is_member, strict=True)
     members = [sequence.tokens for sequence, member in pairs if member]
     model = UnigramAdapter("unigram", members)

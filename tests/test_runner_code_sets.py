@@ -14,7 +14,7 @@ CODES = ["SNOMED//1", "SNOMED//2", "SNOMED//3"]
 
 
 class MalformedPopulation(PopulationModel):
-    """The population model with its code-set answers replaced."""
+    """The population model with fixed, possibly malformed, code-set results."""
 
     def __init__(self, answer: np.ndarray) -> None:
         super().__init__(CODES, [3, 1, 0], end_count=2)
@@ -49,7 +49,7 @@ def test_answers_are_cached_and_deduplicated(tmp_path):
         np.testing.assert_array_equal(repeated, direct)
 
 
-def test_code_set_order_inside_a_set_does_not_matter():
+def test_code_order_within_set_ignored():
     model = PopulationModel(CODES, [3, 1, 0], end_count=2)
     executor = LocalExecutor(model, None, progress=False)
 

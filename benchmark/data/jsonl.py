@@ -53,8 +53,9 @@ class _Records:
 
     Numbers go into typed arrays and each distinct code and time text is kept
     once, because a cohort repeats a few hundred codes and many visit times
-    millions of times: about 40 bytes per event instead of about 250 for lists
-    of Python objects (2 GB for 20,000 patients of the bundled kind).
+    millions of times. That is about 40 bytes per event instead of about 250 for
+    lists of Python objects (estimates). Loading 20,000 patients of the bundled
+    kind peaked at 2,006 MiB with lists and at 1,272 MiB with this layout.
     """
 
     def __init__(self) -> None:

@@ -25,7 +25,7 @@ Conventions shared by all adapters:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +84,17 @@ class CodeSetRequest:
     prompt: tuple[str, ...]
     #: Sets of candidate codes, each sorted and without repeats.
     code_sets: tuple[tuple[str, ...], ...]
+
+
+def code_set_columns(
+    code_sets: tuple[tuple[str, ...], ...], index: Mapping[str, int]
+) -> list[list[int]]:
+    """Return the sorted, distinct ids in ``index`` of each set's codes; unknown codes are left out.
+
+    >>> code_set_columns((("A", "B", "Z"), ("Z",)), {"A": 3, "B": 1})
+    [[1, 3], []]
+    """
+    return [sorted({index[code] for code in codes if code in index}) for codes in code_sets]
 
 
 class ModelAdapter(ABC):

@@ -35,6 +35,7 @@ from benchmark.models.base import (
     GenerationRequest,
     ModelAdapter,
     TokenScores,
+    code_set_columns,
 )
 from benchmark.models.registry import HF_PREFIX, ModelContext, ModelLoadError
 from benchmark.models.sampling import SamplingRow, row_seed, sample_rows
@@ -224,6 +225,12 @@ class HuggingFaceModel(ModelAdapter):
         for ids in encoded:
             self._check_fits(len(ids), "scoring code sets")
 
+        # The requests of one probe share their code sets, so each tuple is mapped once.
+        columns_of: dict[tuple, list[list[int]]] = {}
+        for request in requests:
+            if request.code_sets not in columns_of:
+                columns_of[request.code_sets] = code_set_columns(request.code_sets, self._code_ids)
+
         results: list[np.ndarray] = [np.empty(0)] * len(requests)
         with torch.inference_mode():
             for batch in self._length_sorted_batches(encoded):
@@ -239,8 +246,7 @@ class HuggingFaceModel(ModelAdapter):
                     # Padding positions follow no prefix of the prompt.
                     prefixes = log_probabilities[row, : len(encoded[index])]
                     values = []
-                    for codes in requests[index].code_sets:
-                        columns = sorted({self._code_ids[c] for c in codes if c in self._code_ids})
+                    for columns in columns_of[requests[index].code_sets]:
                         if not columns:
                             values.append(-np.inf)
                             continue

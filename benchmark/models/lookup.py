@@ -40,6 +40,7 @@ from benchmark.models.base import (
     GenerationRequest,
     ModelAdapter,
     TokenScores,
+    code_set_columns,
 )
 from benchmark.models.population import PopulationModel, log_probability_moments
 
@@ -116,14 +117,16 @@ class LookupModel(ModelAdapter):
         A prompt that follows a member's record up to a removed code gets that
         code's share q at the gap, so the lookup model fills gaps it has seen.
         """
+        columns_of: dict[tuple, list[list[int]]] = {}
         answers = []
         for request in requests:
+            if request.code_sets not in columns_of:
+                columns_of[request.code_sets] = code_set_columns(request.code_sets, self._token_ids)
             # A code no member has ends the walk, so the last node is the one after the prompt.
             nodes, _ = self._walk_prefix_tree((*request.prompt, _AFTER_PROMPT))
             table = self._next_code_probabilities(nodes)
             values = []
-            for codes in request.code_sets:
-                columns = sorted({self._token_ids[c] for c in codes if c in self._token_ids})
+            for columns in columns_of[request.code_sets]:
                 values.append(
                     float(np.log(table[:, columns].sum(axis=1).max())) if columns else -np.inf
                 )

@@ -7,15 +7,15 @@ attribute's own codes removed. Two attacks score each patient:
 - ``likelihood``: the model's probability that the next code is one of the
   attribute's codes, after every prefix of the prompt; the score is the
   highest of these log-probabilities. An autoregressive model that memorized a
-  record puts the removed code back where it stood, right after the prefix
-  that preceded it, so this attack sees memorization wherever in the record
+  record puts the removed code back where it was, right after the prefix
+  that preceded it, so this attack detects memorization wherever in the record
   the attribute sits. The candidate codes are every code of the model's
   vocabulary or of the evaluated records that the attribute matches.
 - ``sampling``: the model samples ``samples`` continuations of the whole
   prompt; the score is the share that contain a code of the attribute (a code
-  already in the prompt never counts, though removal means none is). It sees
+  already in the prompt never counts, though removal means none is). It observes
   only what the model adds after the prompt's end, so it misses attributes
-  whose codes stood earlier in the record, and it needs only ``generate``.
+  whose codes were earlier in the record, and it needs only ``generate``.
 
 The attacker's AUROC for telling carriers from non-carriers is computed on
 members and on non-members separately.
@@ -129,7 +129,7 @@ def measure_attribute_inference(
 
     ``attacks`` defaults to those of ``parameters`` that the model supports.
     ``transform(prompt, patient_index)`` changes each prompt before the model
-    sees it; the perturbation probe uses it to alter patient-specific details.
+    receives it; the perturbation probe uses it to alter patient-specific details.
     """
     suite = context.suite
     sequences = context.sequences
@@ -176,7 +176,7 @@ def _likelihood_scores(context, plans, attribute_codes, label) -> list[np.ndarra
     )
     column = {a.id: index for index, a in enumerate(attributes)}
 
-    # Every request asks for every attribute's set: a prompt that lacks no
+    # Every request includes every attribute's set: a prompt that lacks no
     # attribute's codes is the same for all attributes, so it is scored once.
     requests = [CodeSetRequest(prompt, code_sets) for _, _, prompts in plans for prompt in prompts]
     answers = context.executor.score_code_sets(requests, label=label)

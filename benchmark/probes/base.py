@@ -68,7 +68,7 @@ class Probe(ABC):
     name: ClassVar[str]
     #: Model capabilities the probe needs, from ``benchmark.models.base.CAPABILITIES``.
     requires: ClassVar[frozenset[str]]
-    #: Capabilities of which the probe needs at least one; empty when ``requires`` says all.
+    #: Capabilities of which the probe needs at least one; empty when ``requires`` lists them all.
     requires_any: ClassVar[frozenset[str]] = frozenset()
     parameters_model: ClassVar[type[BaseModel]]
 
@@ -113,7 +113,7 @@ def metric(
 
 #: Subgroup labels whose patients are not a part of ``all``, so no complement exists.
 _OUTSIDE_ALL = frozenset({"all", "canaries"})
-#: Metric fields that hold numbers or counts rather than say which cell a metric is.
+#: Metric fields that contain numbers or counts rather than identify the cell of a metric.
 _NON_KEY_FIELDS = frozenset(
     {"value", "ci_low", "ci_high", "subgroup", "n_members", "n_non_members", "suppressed", "note"}
 )
@@ -129,8 +129,8 @@ def suppress_complements(metrics: list[Metric]) -> list[Metric]:
     """Hide subgroup cells whose complement within ``all`` counts 1 to 10 patients.
 
     A cell's own counts pass ``metric``'s check, but the ``all`` cell of the same
-    metric publishes the totals; their difference is the number of members (or
-    non-members) outside the subgroup, and a difference of 1 to 10 is a small
+    metric publishes the totals. Their difference is the number of members (or
+    non-members) outside the subgroup, so a difference of 1 to 10 is a small
     cell too.
     """
     totals = {_cell_key(m): m for m in metrics if m.subgroup == "all" and not m.suppressed}

@@ -190,10 +190,10 @@ def check_canary_exposure_near_zero(
 ) -> Check:
     """Check that no checked repetition count shows exposure above the near-zero threshold.
 
-    A count passes when its interval's lower bound is below the threshold:
-    with 5 canaries per count, one canary that happens to rank high among the
-    references can lift the mean above 3 bits, so the point estimate alone
-    would fail a model that memorizes nothing about one time in twenty.
+    A count passes when its interval's lower bound is below the threshold. With
+    5 canaries per count, one canary that happens to rank high among the
+    references can lift the mean above 3 bits. The point estimate alone would
+    then fail a model that memorizes nothing, by chance.
     ``max_repetitions`` limits the check to canaries inserted at most that many
     times; the other counts are listed.
     """
@@ -362,8 +362,8 @@ def ladder_checks(
         check_population_separated(results),
         check_canary_exposure_rises(results, "gpt-overtrained"),
         check_canary_exposure_near_zero(results, "population"),
-        # DP-SGD bounds each training sequence at epsilon; a canary inserted r times is
-        # covered only at about r * epsilon (group privacy), so only single canaries count.
+        # DP-SGD bounds each training sequence at epsilon. Group privacy covers a canary
+        # inserted r times only at about r * epsilon, so only single canaries count.
         check_canary_exposure_near_zero(results, "gpt-dp", max_repetitions=1),
         check_leakage_rises_with_tier(results, "lookup", tiers),
         check_leakage_rises_with_tier(results, "gpt-overtrained", tiers),
