@@ -481,3 +481,16 @@ def test_cut_prompts_warn_once_per_model(adapter, sequences, caplog):
     warnings = [r for r in caplog.records if "prompts were cut" in r.getMessage()]
     assert len(warnings) == 1
     assert "later cuts are logged at debug level" in warnings[0].getMessage()
+
+
+def test_no_progress_silences_the_weight_loading_bar(model_dir, capfd):
+    from transformers.utils import logging as transformers_logging
+
+    load_model(f"hf:{model_dir}", ModelContext(cohort=None, progress=False))
+    quiet = capfd.readouterr().err
+    load_model(f"hf:{model_dir}", ModelContext(cohort=None, progress=True))
+    shown = capfd.readouterr().err
+
+    assert "Loading weights" not in quiet
+    assert "Loading weights" in shown
+    assert transformers_logging.is_progress_bar_enabled()

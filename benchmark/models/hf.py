@@ -72,8 +72,13 @@ def load_hf_model(model_id: str, context: ModelContext) -> HuggingFaceModel:
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(available_cores())
+    # transformers draws its own bar while loading weights; --no-progress silences it too.
+    bar_was_on = transformers_logging.is_progress_bar_enabled()
+    if not context.progress:
+        transformers_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(
             folder,
@@ -85,6 +90,9 @@ def load_hf_model(model_id: str, context: ModelContext) -> HuggingFaceModel:
     # own Exception); each becomes one error that names the folder.
     except Exception as error:
         raise ModelLoadError(f"failed to load the causal LM in {folder}: {error}") from error
+    finally:
+        if bar_was_on:
+            transformers_logging.enable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=context.trust_remote_code, local_files_only=True

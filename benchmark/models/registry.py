@@ -59,7 +59,7 @@ class ModelContext:
     ``lookup``), which use its members (split ``train``) only.
     ``max_sequence_length`` is the number of tokens of a patient's sequence
     that models see. ``batch_size`` is the number of sequences (or sampled
-    rows) per forward pass.
+    rows) per forward pass. ``progress`` allows loaders to show progress bars.
     """
 
     cohort: Cohort | None
@@ -67,6 +67,7 @@ class ModelContext:
     device: str = "cpu"
     trust_remote_code: bool = False
     batch_size: int = 32
+    progress: bool = True
 
 
 _BUILT_IN_DESCRIPTIONS = {

@@ -174,6 +174,7 @@ def run_suite(
         device=options.device,
         trust_remote_code=options.trust_remote_code,
         batch_size=options.batch_size,
+        progress=options.progress,
     )
     model = load_model(model_id, model_context)
     described = describe_adapter(model, model_id)
