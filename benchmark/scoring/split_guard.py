@@ -2,7 +2,8 @@
 
 A blind classifier that never queries the model sees each evaluated patient's
 bag of codes, record length and birth year, and tries to predict membership
-(out-of-fold, stratified k-fold cross-validation). On a sound split, such as
+(a ridge regression, scored out-of-fold by stratified k-fold cross-validation;
+its interval comes from refitting it on permuted labels). On a sound split, such as
 clinmem's hash of ``subject_id``, it scores an AUROC near 0.5. When its
 interval excludes 0.5, members and non-members differ in the data itself (a
 split by time or site, say), any membership number would mix that shift with
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmark.data.sequence import SECONDS_PER_YEAR, PatientSequence
-from benchmark.scoring.bootstrap import BootstrapConfig, Estimate, bootstrap_auroc
+from benchmark.scoring.bootstrap import BootstrapConfig, Estimate, _interval
 
 SPLIT_SHIFT_FLAG = "split_shift_suspected"
 FOLDS = 5
+#: L2 penalty of the guard's ridge regression on 0/1 membership labels.
+RIDGE = 1.0
 EPOCH_YEAR = 1970
 
 
@@ -46,24 +49,80 @@ def guard_features(sequences: Sequence[PatientSequence]):
     return hstack([codes, csr_matrix(dense)]).tocsr()
 
 
+def out_of_fold_smoother(features, folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Return the matrix H that maps labels y to out-of-fold ridge scores H @ y.
+
+    For each fold, a ridge regression with an intercept (penalty ``RIDGE``)
+    is fitted on the other folds and scores the fold's patients. Its
+    predictions are linear in the training labels, so one matrix holds the
+    whole cross-validation, and refitting on permuted labels costs a matrix
+    product. The dual form solves a system the size of the training fold.
+    """
+    dense = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
+    smoother = np.zeros((dense.shape[0], dense.shape[0]))
+    for train, test in folds:
+        centre = dense[train].mean(axis=0)
+        train_x, test_x = dense[train] - centre, dense[test] - centre
+        n_train = len(train)
+        gram = train_x @ train_x.T + RIDGE * np.eye(n_train)
+        # Labels are centred before the fit and their mean added back: the intercept.
+        centring = np.eye(n_train) - 1.0 / n_train
+        weights = test_x @ train_x.T @ np.linalg.solve(gram, centring)
+        smoother[np.ix_(test, train)] = weights + 1.0 / n_train
+    return smoother
+
+
+def _auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """AUROC of each column of ``scores`` against the same column of 0/1 ``labels``."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores, axis=0)
+    positives = labels.sum(axis=0)
+    negatives = labels.shape[0] - positives
+    rank_sum = (ranks * labels).sum(axis=0)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 def split_guard_auroc(
     sequences: Sequence[PatientSequence], is_member: np.ndarray, config: BootstrapConfig
 ) -> Estimate:
-    """Return the blind classifier's out-of-fold AUROC (members positive), with its interval."""
-    from sklearn.linear_model import LogisticRegression
+    """Return the blind classifier's out-of-fold AUROC (members positive), with its interval.
+
+    The interval comes from a permutation test, not from resampling fixed
+    scores: the classifier is refitted on ``config.resamples`` random
+    relabellings of the same patients, and the spread of their AUROCs around
+    their median is placed around the observed AUROC. Its lower bound exceeds
+    0.5 only when the observed AUROC exceeds the relabellings' upper
+    ``(1 - confidence) / 2`` quantile (shifted by how far their median lies
+    from 0.5), so on a sound split the flag is raised at most that often.
+    Resampling the fixed out-of-fold scores instead ignores how much the
+    fitted classifiers vary, and flagged 12 of 200 random halvings of 600
+    bundled patients (6%) at a nominal 2.5%.
+    """
     from sklearn.model_selection import StratifiedKFold
 
     n_folds = min(FOLDS, int(is_member.sum()), int((~is_member).sum()))
     if n_folds < 2:
         return Estimate(None)
     features = guard_features(sequences)
-    scores = np.zeros(len(sequences))
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=config.seed)
-    for train, test in folds.split(features, is_member):
-        classifier = LogisticRegression(C=1.0, max_iter=2000)
-        classifier.fit(features[train], is_member[train])
-        scores[test] = classifier.decision_function(features[test])
-    return bootstrap_auroc(scores[is_member], scores[~is_member], config, ("split_guard",))
+    smoother = out_of_fold_smoother(features, list(folds.split(features, is_member)))
+    labels = is_member.astype(float)
+    observed = float(_auroc_columns((smoother @ labels)[:, None], labels[:, None])[0])
+
+    # The null: the same cross-validation on relabelled patients, group sizes kept.
+    rng = config.rng("split_guard")
+    relabelled = np.stack([rng.permutation(labels) for _ in range(config.resamples)], axis=1)
+    null = _auroc_columns(smoother @ relabelled, relabelled)
+    low, high = _interval(null, config.confidence)
+    if low is None or high is None:
+        return Estimate(observed)
+    centre = float(np.median(null))
+    return Estimate(
+        observed,
+        max(0.0, observed - (high - centre)),
+        min(1.0, observed + (centre - low)),
+    )
 
 
 def split_shift_suspected(estimate: Estimate) -> bool:
