@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from benchmark.runner.ladder import (
     birth_year_split,
     check_rung_names,
     run_ladder,
+    rung_training,
 )
 from benchmark.runner.validity import (
     check_canary_exposure_near_zero,
@@ -367,6 +369,31 @@ def test_ladder_reuses_trained_models(ladder, ladder_inputs, caplog):
     assert weights.stat().st_mtime_ns == modified
     assert "reusing the model" in caplog.text
     assert list(report.results) == ["gpt"]
+
+
+@pytest.mark.slow
+def test_ladder_retrains_a_model_of_another_recipe(ladder, ladder_inputs, tmp_path, caplog):
+    # A model trained with 2 epochs does not serve a ladder asked for 1.
+    out_dir, _ = ladder
+    shutil.copytree(out_dir / "models" / "gpt", tmp_path / "models" / "gpt")
+    options = _options(tmp_path, ladder_inputs, rungs=["gpt"], split_guard=False, epochs=1)
+
+    with caplog.at_level(logging.INFO, logger="benchmark.runner.ladder"):
+        report = run_ladder(options)
+
+    assert "training " in caplog.text and "anew" in caplog.text
+    assert "epochs=2, the rung needs 1" in caplog.text
+    assert report.training["gpt"]["config"]["epochs"] == 1
+
+
+def test_overtrained_rung_trains_longer_without_dropout():
+    gpt = rung_training("gpt", 12)
+    overtrained = rung_training("gpt-overtrained", 12)
+
+    assert overtrained["epochs"] > gpt["epochs"]
+    assert overtrained["early_stopping"] is False
+    assert overtrained["dropout"] == 0.0
+    assert "dropout" not in gpt
 
 
 def test_birth_year_split_takes_latest_born(bundled_cohort):

@@ -65,6 +65,22 @@ def test_duplicates_change_training(tmp_path):
     assert repeated.train_loss == duplicated.train_loss
 
 
+@pytest.mark.slow
+def test_dropout_reaches_the_model(tmp_path):
+    cohort = make_cohort(60)
+
+    train_reference_gpt(cohort, tmp_path / "plain", epochs=1, **TINY)
+    train_reference_gpt(cohort, tmp_path / "no-dropout", epochs=1, dropout=0.0, **TINY)
+
+    plain = json.loads((tmp_path / "plain" / "config.json").read_text())
+    without = json.loads((tmp_path / "no-dropout" / "config.json").read_text())
+    assert [plain[key] for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop")] == [0.1] * 3
+    assert [without[key] for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop")] == [0.0] * 3
+    record = json.loads((tmp_path / "no-dropout" / TRAINING_RECORD).read_text())
+    assert record["config"]["dropout"] == 0.0
+    assert _weights_digest(tmp_path / "plain") != _weights_digest(tmp_path / "no-dropout")
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
@@ -74,6 +90,8 @@ def test_duplicates_change_training(tmp_path):
         ({"dp_epsilon": 0.0}, "dp_epsilon must be positive"),
         ({"dp_epsilon": 8.0, "dp_delta": 1.0}, "dp_delta must lie in"),
         ({"dp_epsilon": 8.0, "max_grad_norm": 0.0}, "max_grad_norm must be positive"),
+        ({"dropout": 1.0}, r"dropout must lie in \[0, 1\)"),
+        ({"dropout": -0.1}, r"dropout must lie in \[0, 1\)"),
     ],
 )
 def test_variant_settings_rejected(tmp_path, setting, message):

@@ -29,12 +29,12 @@ def test_cite_prints_suite_with_digest(monkeypatch):
 
     assert outcome.exit_code == 0, outcome.output
     lines = outcome.output.splitlines()
-    assert lines[0] == "@misc{clinmem_smoke_v2,"
+    assert lines[0] == "@misc{clinmem_smoke_v3,"
     assert lines[-1] == "}"
     words = " ".join(outcome.output.split())
     assert f"note = {{Suite digest {resolved.digest}}}," in words
     assert "year = {2023}," in words
-    assert "title = {{clinmem benchmark suite smoke, version 2: clinmem smoke suite}}," in words
+    assert "title = {{clinmem benchmark suite smoke, version 3: clinmem smoke suite}}," in words
     assert _balanced(outcome.output)
 
 

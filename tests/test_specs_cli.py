@@ -89,7 +89,7 @@ def test_validate_reports_unknown_reference(tmp_path):
     result = run("validate", str(tmp_path))
 
     assert result.exit_code == 1
-    assert "attributes[5]: Unknown attribute 'depresion'. Did you mean 'depression'?" in (
+    assert "attributes[6]: Unknown attribute 'depresion'. Did you mean 'depression'?" in (
         result.stdout
     )
 
@@ -153,7 +153,7 @@ def test_list_attributes_shows_harm_weight():
     [
         ("tier", "severity", r"^half_history\s+.+\s+high$"),
         ("subgroup", "rule", r"^age_80_plus\s+.+\s+age$"),
-        ("suite", "version", r"^standard\s+.+\s+2$"),
+        ("suite", "version", r"^standard\s+.+\s+3$"),
     ],
 )
 def test_list_kind_columns(kind, header, row):

@@ -17,6 +17,7 @@ DEFAULT_FILES = sorted(default_specs_dir().rglob("*.yaml"))
 STANDARD_ATTRIBUTES = [
     "pregnancy_loss",
     "ectopic_pregnancy",
+    "induced_abortion",
     "drug_overdose",
     "opioid_use_disorder",
     "alcohol_use_disorder",
@@ -195,7 +196,7 @@ def test_standard_suite_parameters(registry):
     suite = registry.resolve_suite("standard")
     parameters = suite.probe_parameters
 
-    assert suite.spec.version == 2
+    assert suite.spec.version == 3
     assert list(suite.spec.attributes) == STANDARD_ATTRIBUTES
     assert list(suite.spec.tiers) == STANDARD_TIERS
     assert list(suite.spec.subgroups) == STANDARD_SUBGROUPS
@@ -220,7 +221,7 @@ def test_standard_suite_parameters(registry):
         32,
     )
     assert suite.spec.cohort.max_sequence_length == 256
-    assert suite.spec.cohort.max_patients_per_group == 300
+    assert suite.spec.cohort.max_patients_per_group == 1000
     assert suite.spec.bootstrap.resamples == 1000
     assert suite.spec.seed == 0
 
@@ -229,7 +230,7 @@ def test_smoke_suite_is_cheaper_standard(registry):
     standard = registry.resolve_suite("standard")
     smoke = registry.resolve_suite("smoke")
 
-    assert smoke.spec.version == 2
+    assert smoke.spec.version == 3
     assert smoke.spec.attributes == standard.spec.attributes
     assert smoke.spec.tiers == standard.spec.tiers
     assert smoke.spec.subgroups == standard.spec.subgroups

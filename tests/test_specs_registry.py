@@ -186,10 +186,14 @@ def test_digest_changes_with_probe_parameters(specs_copy):
 
 def test_digest_ignores_unrelated_spec(specs_copy):
     before = SpecRegistry.load([specs_copy]).resolve_suite("standard").digest
-    # induced_abortion is not in the standard suite.
-    path = specs_copy / "attributes" / "induced_abortion.yaml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("harm_weight: 9", "harm_weight: 2"), encoding="utf-8")
+    # An attribute and a tier that the standard suite does not list.
+    write(
+        specs_copy / "attributes" / "extra.yaml",
+        (specs_copy / "attributes" / "induced_abortion.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: induced_abortion", "id: extra")
+        .replace("harm_weight: 9", "harm_weight: 2"),
+    )
     write(
         specs_copy / "tiers" / "extra.yaml",
         (specs_copy / "tiers" / "none.yaml")

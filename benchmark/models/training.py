@@ -44,6 +44,8 @@ TRAINING_RECORD = "clinmem_training.json"
 
 DEFAULT_EPOCHS = 12
 DEFAULT_LEARNING_RATE = 3e-3
+#: GPT-2's own dropout probability. The validity ladder's overtrained GPT trains without.
+DEFAULT_DROPOUT = 0.1
 # Opacus' hooks mode computes per-sample gradients with its own grad samplers and
 # falls back to torch.func for layers it has none for, such as GPT-2's Conv1D.
 DP_GRAD_SAMPLE_MODE = "hooks"
@@ -104,6 +106,7 @@ def train_reference_gpt(
     n_embd: int = 128,
     batch_size: int = 32,
     lr: float = DEFAULT_LEARNING_RATE,
+    dropout: float = DEFAULT_DROPOUT,
     duplicate_fraction: float = 0.0,
     duplicate_times: int = 1,
     dp_epsilon: float | None = None,
@@ -144,6 +147,8 @@ def train_reference_gpt(
         batch_size=batch_size,
     )
     _check_settings(settings, lr)
+    if not 0 <= dropout < 1:
+        raise TrainingSetupError(f"dropout must lie in [0, 1), got {dropout}")
     _check_variant_settings(
         duplicate_fraction, duplicate_times, dp_epsilon, dp_delta, max_grad_norm
     )
@@ -179,7 +184,7 @@ def train_reference_gpt(
             duplicate_times,
         )
 
-    model = _new_model(tokenizer, settings, seed)
+    model = _new_model(tokenizer, settings, seed, dropout)
     logger.info(
         "training a GPT-2 (%d layers, %d heads, %d dimensions, %d tokens) on %d members of %s",
         n_layer,
@@ -237,6 +242,7 @@ def train_reference_gpt(
             **settings,
             "early_stopping": early_stopping,
             "lr": lr,
+            "dropout": dropout,
             "duplicate_fraction": duplicate_fraction,
             "duplicate_times": duplicate_times,
             "dp_target_epsilon": dp_epsilon,
@@ -287,8 +293,12 @@ def _duplicated_members(members: Sequence[Patient], fraction: float, seed: int) 
     return sorted(real[i] for i in rng.choice(len(real), size=count, replace=False))
 
 
-def _new_model(tokenizer: Any, settings: dict[str, int], seed: int) -> Any:
-    """Build a freshly initialized GPT-2 whose context fits BOS, the sequence and EOS."""
+def _new_model(tokenizer: Any, settings: dict[str, int], seed: int, dropout: float) -> Any:
+    """Build a freshly initialized GPT-2 whose context fits BOS, the sequence and EOS.
+
+    ``dropout`` applies to the embeddings, the attention weights and the
+    residual branches alike.
+    """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -303,6 +313,9 @@ def _new_model(tokenizer: Any, settings: dict[str, int], seed: int) -> Any:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
+        resid_pdrop=dropout,
     )
     return GPT2LMHeadModel(config)
 

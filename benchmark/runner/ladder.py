@@ -46,8 +46,9 @@ DP_EPSILON = 8.0
 #: The duplicated rung shows this share of the real members this many times per epoch.
 DUPLICATE_FRACTION = 0.1
 DUPLICATE_TIMES = 8
-#: The overtrained rung trains this many times the epochs, without early stopping.
-OVERTRAINING_FACTOR = 3
+#: The overtrained rung trains this many times the epochs, without early stopping
+#: and without dropout, so that it fits its members far past the best tuning loss.
+OVERTRAINING_FACTOR = 6
 #: Suite of the split guard check; it needs only the population model.
 SPLIT_GUARD_SUITE = "smoke"
 #: Share of patients, latest-born first, that the shifted split makes non-members.
@@ -68,7 +69,7 @@ class LadderOptions:
     suite: str = "standard"
     #: Rung names to run, in any order; they run and report in ladder order.
     rungs: Sequence[str] = LADDER_ORDER
-    #: Most epochs of the early-stopped GPTs; the overtrained GPT trains 3 times as many.
+    #: Most epochs of the early-stopped GPTs; the overtrained GPT trains 6 times as many.
     epochs: int | None = None
     #: Cohort reference as ``load_cohort`` accepts it; None for the bundled cohort.
     cohort: str | None = None
@@ -134,7 +135,11 @@ def rung_training(rung: str, epochs: int) -> dict[str, Any] | None:
             "duplicate_fraction": DUPLICATE_FRACTION,
             "duplicate_times": DUPLICATE_TIMES,
         },
-        "gpt-overtrained": {"epochs": OVERTRAINING_FACTOR * epochs, "early_stopping": False},
+        "gpt-overtrained": {
+            "epochs": OVERTRAINING_FACTOR * epochs,
+            "early_stopping": False,
+            "dropout": 0.0,
+        },
     }
     return arguments[rung]
 
@@ -263,29 +268,78 @@ def _train_or_reuse(
     suite: Any,
     options: LadderOptions,
 ) -> str | None:
-    """Train a rung's GPT into ``model_dir`` unless one is there; return why it was skipped."""
+    """Train a rung's GPT into ``model_dir`` unless a model of its recipe is there.
+
+    Return why the rung was skipped, or None. A model whose training record
+    differs from the rung's recipe (its settings or the training set) is
+    trained anew, so a changed recipe never reuses a stale model.
+    """
     from benchmark.models.training import train_reference_gpt
 
+    settings = {
+        "seed": suite.spec.seed,
+        "max_sequence_length": suite.spec.cohort.max_sequence_length,
+        **arguments,
+        **options.training_settings,
+    }
     if (model_dir / "config.json").exists():
-        logger.info("reusing the model in %s", model_dir)
-        return None
+        differences = _recipe_differences(model_dir, settings, training_cohort)
+        if not differences:
+            logger.info("reusing the model in %s", model_dir)
+            return None
+        logger.warning(
+            "training %s anew: the model there was trained with %s", model_dir,
+            "; ".join(differences),
+        )  # fmt: skip
     if arguments.get("dp_epsilon") is not None:
         try:
             import opacus  # noqa: F401
         except ImportError:
             return "DP-SGD needs the opacus package, which is not installed (pip install opacus)"
 
-    settings = {
-        "seed": suite.spec.seed,
-        "max_sequence_length": suite.spec.cohort.max_sequence_length,
-        "progress": options.progress,
-        **arguments,
-        **options.training_settings,
-    }
     logger.info("training %s with %s", model_dir, settings)
-    # A folder without config.json holds no finished model, so it may be replaced.
-    train_reference_gpt(training_cohort, model_dir, overwrite=True, **settings)
+    # The folder holds no model of this recipe, so it may be replaced.
+    train_reference_gpt(
+        training_cohort, model_dir, overwrite=True, progress=options.progress, **settings
+    )
     return None
+
+
+#: Recipe settings whose training record key differs from the argument name.
+_RECORD_KEYS = {"dp_epsilon": "dp_target_epsilon"}
+
+
+def _recipe_differences(
+    model_dir: Path, settings: Mapping[str, Any], training_cohort: Cohort
+) -> list[str]:
+    """Return how the model in ``model_dir`` was trained unlike ``settings``, one line each.
+
+    A folder without a training record (a model put there by hand) is taken
+    as it is. Settings the record lacks take ``train_reference_gpt``'s
+    defaults, which is what a model trained before they existed used.
+    """
+    import inspect
+
+    from benchmark.models.training import train_reference_gpt
+
+    record = _training_record(model_dir)
+    if not record:
+        return []
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(train_reference_gpt).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    trained = {**record.get("config", {}), "seed": record.get("seed")}
+    differences = []
+    for name, wanted in settings.items():
+        key = _RECORD_KEYS.get(name, name)
+        used = trained[key] if key in trained else defaults.get(name)
+        if used != wanted:
+            differences.append(f"{name}={used!r}, the rung needs {wanted!r}")
+    if record.get("cohort_fingerprint") != training_cohort.fingerprint:
+        differences.append("another training set (its cohort fingerprint differs)")
+    return differences
 
 
 def _training_record(model_dir: Path) -> dict[str, Any]:
