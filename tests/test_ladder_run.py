@@ -372,7 +372,7 @@ def test_ladder_reuses_trained_models(ladder, ladder_inputs, caplog):
 
 
 @pytest.mark.slow
-def test_ladder_retrains_a_model_of_another_recipe(ladder, ladder_inputs, tmp_path, caplog):
+def test_ladder_retrains_changed_recipe(ladder, ladder_inputs, tmp_path, caplog):
     # A model trained with 2 epochs does not serve a ladder asked for 1.
     out_dir, _ = ladder
     shutil.copytree(out_dir / "models" / "gpt", tmp_path / "models" / "gpt")
@@ -381,12 +381,12 @@ def test_ladder_retrains_a_model_of_another_recipe(ladder, ladder_inputs, tmp_pa
     with caplog.at_level(logging.INFO, logger="benchmark.runner.ladder"):
         report = run_ladder(options)
 
-    assert "training " in caplog.text and "anew" in caplog.text
+    assert "anew" in caplog.text
     assert "epochs=2, the rung needs 1" in caplog.text
     assert report.training["gpt"]["config"]["epochs"] == 1
 
 
-def test_overtrained_rung_trains_longer_without_dropout():
+def test_overtrained_recipe_drops_dropout():
     gpt = rung_training("gpt", 12)
     overtrained = rung_training("gpt-overtrained", 12)
 

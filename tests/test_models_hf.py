@@ -483,7 +483,7 @@ def test_cut_prompts_warn_once_per_model(adapter, sequences, caplog):
     assert "later cuts are logged at debug level" in warnings[0].getMessage()
 
 
-def test_no_progress_silences_the_weight_loading_bar(model_dir, capfd):
+def test_no_progress_hides_loading_bar(model_dir, capfd):
     from transformers.utils import logging as transformers_logging
 
     load_model(f"hf:{model_dir}", ModelContext(cohort=None, progress=False))

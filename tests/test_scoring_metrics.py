@@ -588,7 +588,7 @@ def test_split_guard_identical_draws_contain_half():
     assert not split_shift_suspected(estimate)
 
 
-def test_split_guard_false_flags_stay_near_nominal():
+def test_split_guard_false_flag_rate():
     # Members and non-members drawn alike: a calibrated guard flags about 2.5% of
     # draws. Resampling fixed out-of-fold scores, as the guard once did, flagged
     # 22 of 220 such draws (10%).
@@ -602,7 +602,7 @@ def test_split_guard_false_flags_stay_near_nominal():
     assert flagged <= 6
 
 
-def test_out_of_fold_smoother_matches_ridge_refits():
+def test_smoother_matches_ridge_refits():
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import StratifiedKFold
 

@@ -25,7 +25,8 @@ def _split_rungs(ctx: click.Context, parameter: click.Parameter, value: str | No
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the models, results, answer cache, validity.md and validity.svg. "
-    "A rung whose model folder already holds config.json is reused, not retrained.",
+    "A model already in a rung's folder is reused when its training record matches the "
+    "rung's recipe, and trained anew otherwise.",
 )
 @click.option(
     "--rungs",
@@ -37,8 +38,8 @@ def _split_rungs(ctx: click.Context, parameter: click.Parameter, value: str | No
     "--epochs",
     type=click.IntRange(1),
     default=None,
-    help="Most epochs of the early-stopped GPTs; the overtrained GPT trains 6 times as many, "
-    "without dropout [default: the trainer's, 12].",
+    help="Maximum epochs of the early-stopped GPTs. The overtrained GPT trains 6 times as "
+    "many, without dropout [default: the trainer's, 12].",
 )
 @click.option(
     "--cohort",

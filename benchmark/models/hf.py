@@ -75,7 +75,7 @@ def load_hf_model(model_id: str, context: ModelContext) -> HuggingFaceModel:
     from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(available_cores())
-    # transformers draws its own bar while loading weights; --no-progress silences it too.
+    # transformers draws its own bar while loading weights, so --no-progress turns it off too.
     bar_was_on = transformers_logging.is_progress_bar_enabled()
     if not context.progress:
         transformers_logging.disable_progress_bar()

@@ -110,7 +110,7 @@ def split_guard_auroc(
     labels = is_member.astype(float)
     observed = float(_auroc_columns((smoother @ labels)[:, None], labels[:, None])[0])
 
-    # The null: the same cross-validation on relabelled patients, group sizes kept.
+    # The null distribution: the same cross-validation on relabelled patients.
     rng = config.rng("split_guard")
     relabelled = np.stack([rng.permutation(labels) for _ in range(config.resamples)], axis=1)
     null = _auroc_columns(smoother @ relabelled, relabelled)
