@@ -609,16 +609,18 @@ def test_smoother_matches_ridge_refits():
     from benchmark.scoring.split_guard import RIDGE, guard_features, out_of_fold_smoother
 
     sequences, is_member = _guard_sequences((1950.0, 1990.0), seed=3)
-    features = guard_features(sequences).toarray()
+    features = guard_features(sequences)
+    dense = features.toarray()
     labels = is_member.astype(float)
-    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(features, labels))
+    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(dense, labels))
 
     expected = np.zeros(len(labels))
     for train, test in folds:
-        fitted = Ridge(alpha=RIDGE).fit(features[train], labels[train])
-        expected[test] = fitted.predict(features[test])
+        fitted = Ridge(alpha=RIDGE).fit(dense[train], labels[train])
+        expected[test] = fitted.predict(dense[test])
 
     assert np.allclose(out_of_fold_smoother(features, folds) @ labels, expected, atol=1e-8)
+    assert np.allclose(out_of_fold_smoother(dense, folds) @ labels, expected, atol=1e-8)
 
 
 def test_split_guard_needs_two_of_each_group():
