@@ -425,6 +425,21 @@ def test_rung_names_in_ladder_order():
     assert check_rung_names(["lookup", "gpt", "population"]) == ["population", "gpt", "lookup"]
 
 
+def test_cli_fails_when_no_check_ran(tmp_path, ladder_inputs, monkeypatch):
+    # A None entry in sys.modules makes 'import opacus' raise ImportError.
+    monkeypatch.setitem(__import__("sys").modules, "opacus", None)
+    arguments = [
+        "--out", str(tmp_path), "--suite", SUITE_ID, "--rungs", "gpt-dp", "--no-split-guard",
+        "--cohort", str(ladder_inputs["cohort"]), "--specs", str(ladder_inputs["specs"]),
+        "--no-progress",
+    ]  # fmt: skip
+
+    result = CliRunner().invoke(ladder_command, arguments)
+
+    assert result.exit_code == 1
+    assert "no validity check ran" in result.output
+
+
 def test_cli_rejects_unknown_rung(tmp_path):
     result = CliRunner().invoke(
         ladder_command, ["--out", str(tmp_path), "--rungs", "population,lokup", "--no-progress"]
@@ -444,9 +459,13 @@ def test_dp_rung_skipped_without_opacus(tmp_path, ladder_inputs, monkeypatch, ca
         report = run_ladder(options)
 
     assert "gpt-dp" in report.skipped
-    assert "opacus" in report.skipped["gpt-dp"]
+    assert "clinmem[dp]" in report.skipped["gpt-dp"]
     assert "skipping rung gpt-dp" in caplog.text
     assert "`gpt-dp` was not run" in (tmp_path / "validity.md").read_text()
+
+    # Every check was skipped, so nothing was measured: the run must not pass.
+    assert not report.passed
+    assert "Verdict: no check ran" in (tmp_path / "validity.md").read_text()
 
 
 @pytest.mark.slow

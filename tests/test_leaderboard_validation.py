@@ -365,6 +365,24 @@ def test_cli_accepts_valid_folder(reference_results, tmp_path):  # noqa: F811
     assert "2 result file(s) valid" in outcome.output
 
 
+def test_cli_validates_one_file(reference_results, tmp_path):  # noqa: F811
+    reference_results.copy_to(tmp_path)
+    document = reference_results.document("lookup")
+    document["submission"] = {"name": "x", "url": "javascript:alert(1)"}
+    rejected = write_document(document, tmp_path / "rejected.json")
+    specs = ["--specs", str(reference_results.specs_dir)]
+
+    valid = CliRunner().invoke(
+        leaderboard_group, ["validate", str(tmp_path / "lookup.json"), *specs]
+    )
+    invalid = CliRunner().invoke(leaderboard_group, ["validate", str(rejected), *specs])
+
+    assert valid.exit_code == 0, valid.output
+    assert "1 result file(s) valid" in valid.output
+    assert invalid.exit_code == 1
+    assert f"{rejected}: submission/url: 'javascript:alert(1)'" in invalid.output
+
+
 def test_cli_default_folder(reference_results, tmp_path, monkeypatch):  # noqa: F811
     reference_results.copy_to(tmp_path / "leaderboard" / "results", "population")
     monkeypatch.chdir(tmp_path)

@@ -179,3 +179,11 @@ def test_code_with_whitespace_rejected(tmp_path):
     with pytest.raises(InvalidCodeError, match="'SNOMED//1 2' contains whitespace"):
         train_reference_gpt(cohort, tmp_path / "model", **TINY)
     assert not (tmp_path / "model").exists()
+
+
+def test_quiet_training_draws_no_bars(tmp_path, capfd):
+    train_reference_gpt(make_cohort(20), tmp_path / "model", epochs=1, **TINY)
+
+    errors = capfd.readouterr().err
+    assert "Writing model shards" not in errors
+    assert "%|" not in errors

@@ -108,6 +108,11 @@ def ladder_command(
     click.echo(f"total time: {report.wall_time_s / 60:.1f} min")
     if not report.passed:
         failed = sum(check.failed for check in report.checks)
+        if failed:
+            raise click.ClickException(
+                f"{failed} validity check(s) failed; see {out_dir / 'validity.md'}"
+            )
         raise click.ClickException(
-            f"{failed} validity check(s) failed; see {out_dir / 'validity.md'}"
+            "no validity check ran, because the rungs they need were not run or were skipped; "
+            f"see {out_dir / 'validity.md'}"
         )

@@ -30,11 +30,12 @@ def leaderboard_group() -> None:
     "results_dir",
     required=False,
     default=DEFAULT_RESULTS_DIR,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
 )
 @specs_option
 def validate_command(results_dir: Path, spec_dirs: tuple[Path, ...]) -> None:
-    """Check every result file of RESULTS_DIR [default: leaderboard/results].
+    """Check every result file of RESULTS_DIR [default: leaderboard/results], or
+    one result file given instead of the folder.
 
     \b
     A file is rejected, with its name and the JSON path of the field, when it
@@ -50,13 +51,20 @@ def validate_command(results_dir: Path, spec_dirs: tuple[Path, ...]) -> None:
     Files named '*.private.*' are never read. Exits with status 1 when any
     file is rejected: the check a leaderboard repository's CI runs.
     """
-    from benchmark.leaderboard.validation import validate_folder
+    from benchmark.leaderboard.validation import FolderReport, validate_file, validate_folder
 
-    if not results_dir.is_dir():
-        raise click.ClickException(
-            f"the results folder {results_dir} was not found; give the folder of result JSON files"
+    if results_dir.is_file():
+        # One file: every check but the duplicate check, which compares files of a folder.
+        report = FolderReport(
+            results_dir.parent, [validate_file(results_dir, _catalog(spec_dirs))], []
         )
-    report = validate_folder(results_dir, _catalog(spec_dirs))
+    elif results_dir.is_dir():
+        report = validate_folder(results_dir, _catalog(spec_dirs))
+    else:
+        raise click.ClickException(
+            f"the results folder {results_dir} was not found; give the folder of result JSON "
+            "files or one result file"
+        )
 
     for file in report.rejected:
         for problem in file.problems:

@@ -211,3 +211,4 @@ def run_command(
     click.echo(f"wrote {output}")
     for name, interval in summary:
         click.echo(f"  {name}: {interval.formatted()}")
+    click.echo(f"  flags: {', '.join(result.flags) if result.flags else 'none'}")

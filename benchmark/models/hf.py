@@ -19,7 +19,8 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,22 @@ class ContextLengthError(ValueError):
     """Raised when a sequence or a generation does not fit the model's context window."""
 
 
+@contextmanager
+def transformers_progress(shown: bool) -> Iterator[None]:
+    """Show or hide the progress bars transformers draws itself (loading and saving
+    weights) inside the block, and restore its setting afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    was_shown = transformers_logging.is_progress_bar_enabled()
+    if not shown:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_shown:
+            transformers_logging.enable_progress_bar()
+
+
 def load_hf_model(model_id: str, context: ModelContext) -> HuggingFaceModel:
     """Load ``hf:<path>`` from a local folder, after checking its files."""
     folder = _check_model_folder(model_id)
@@ -72,27 +89,20 @@ def load_hf_model(model_id: str, context: ModelContext) -> HuggingFaceModel:
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(available_cores())
-    # transformers draws its own bar while loading weights, so --no-progress turns it off too.
-    bar_was_on = transformers_logging.is_progress_bar_enabled()
-    if not context.progress:
-        transformers_logging.disable_progress_bar()
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            folder,
-            use_safetensors=True,
-            trust_remote_code=context.trust_remote_code,
-            local_files_only=True,
-        )
+        with transformers_progress(context.progress):
+            model = AutoModelForCausalLM.from_pretrained(
+                folder,
+                use_safetensors=True,
+                trust_remote_code=context.trust_remote_code,
+                local_files_only=True,
+            )
     # from_pretrained raises many types (OSError, ValueError, RuntimeError, tokenizers'
     # own Exception); each becomes one error that names the folder.
     except Exception as error:
         raise ModelLoadError(f"failed to load the causal LM in {folder}: {error}") from error
-    finally:
-        if bar_was_on:
-            transformers_logging.enable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=context.trust_remote_code, local_files_only=True

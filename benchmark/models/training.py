@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmark.data.cohort import TUNING_SPLIT, Cohort, Patient, code_vocabulary
 from benchmark.data.sequence import AGE_BAND_YEARS, AGE_TOP_CODED, age_band_token, build_sequence
-from benchmark.models.hf import available_cores
+from benchmark.models.hf import available_cores, transformers_progress
 from benchmark.models.tokenizer import build_code_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -186,13 +186,15 @@ def train_reference_gpt(
 
     model = _new_model(tokenizer, settings, seed, dropout)
     logger.info(
-        "training a GPT-2 (%d layers, %d heads, %d dimensions, %d tokens) on %d members of %s",
+        "training a GPT-2 (%d layers, %d heads, %d dimensions, %d tokens) on %d members of %s "
+        "(%d of them canary patients)",
         n_layer,
         n_head,
         n_embd,
         len(tokenizer),
         len(members),
         cohort.name,
+        sum(patient.subject_id < 0 for patient in members),
     )
     privacy = None
     if dp_epsilon is None:
@@ -254,7 +256,8 @@ def train_reference_gpt(
         dp_delta=None if privacy is None else privacy.delta,
         dp_noise_multiplier=None if privacy is None else privacy.noise_multiplier,
     )
-    _save(model, tokenizer, report, out_path)
+    with transformers_progress(progress):
+        _save(model, tokenizer, report, out_path)
     logger.info(
         "saved %s: member loss %.4f, non-member loss %s",
         out_path,

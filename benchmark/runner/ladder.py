@@ -69,7 +69,7 @@ class LadderOptions:
     suite: str = "standard"
     #: Rung names to run, in any order; they run and report in ladder order.
     rungs: Sequence[str] = LADDER_ORDER
-    #: Most epochs of the early-stopped GPTs; the overtrained GPT trains 6 times as many.
+    #: Maximum epochs of the early-stopped GPTs. The overtrained GPT trains 6 times as many.
     epochs: int | None = None
     #: Cohort reference as ``load_cohort`` accepts it; None for the bundled cohort.
     cohort: str | None = None
@@ -100,7 +100,21 @@ class LadderReport:
 
     @property
     def passed(self) -> bool:
-        return not any(check.failed for check in self.checks)
+        """Whether no check failed and at least one ran: a run that checked nothing fails."""
+        ran = any(check.status == "PASS" for check in self.checks)
+        return ran and not any(check.failed for check in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """One line for the report: passed, failed, or nothing checked."""
+        skipped = sum(check.status == "SKIP" for check in self.checks)
+        if any(check.failed for check in self.checks):
+            return "at least one check FAILED"
+        if not self.passed:
+            return "no check ran, because the rungs they need were not run"
+        if skipped:
+            return f"every check that ran passed ({skipped} skipped)"
+        return "every check passed"
 
 
 def check_rung_names(rungs: Sequence[str]) -> list[str]:
@@ -295,7 +309,10 @@ def _train_or_reuse(
         try:
             import opacus  # noqa: F401
         except ImportError:
-            return "DP-SGD needs the opacus package, which is not installed (pip install opacus)"
+            return (
+                "DP-SGD needs the opacus package, which is not installed "
+                "(pip install 'clinmem[dp]')"
+            )
 
     logger.info("training %s with %s", model_dir, settings)
     # The folder holds no model of this recipe, so it may be replaced.
@@ -358,6 +375,11 @@ def _split_guard_check(cohort: Cohort, options: LadderOptions, run_options: Any)
     from benchmark.runner.run import run_suite
 
     folder = options.out_dir / "split-guard"
+    logger.info(
+        "split guard check: running population on suite %s with the hash split, then with a "
+        "birth-year split that the guard should flag (its warning there is expected)",
+        options.split_guard_suite,
+    )
     hash_split = run_suite(
         "population", options.split_guard_suite, options.cohort, folder / "hash-split.json",
         run_options,

@@ -449,8 +449,7 @@ def render_report(
     lines.append(f"Wall time of the whole ladder: {report.wall_time_s / 60:.1f} min.")
     if command_line:
         lines += ["", "```", command_line, "```"]
-    verdict = "every check passed" if report.passed else "at least one check FAILED"
-    lines += ["", f"**Verdict: {verdict}.**", "", "![risk index per rung](validity.svg)", ""]
+    lines += ["", f"**Verdict: {report.verdict}.**", "", "![risk index per rung](validity.svg)", ""]
 
     lines += ["## Rungs", ""]
     rows = []
