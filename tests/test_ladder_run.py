@@ -373,7 +373,7 @@ def test_ladder_reuses_trained_models(ladder, ladder_inputs, caplog):
 
 @pytest.mark.slow
 def test_ladder_retrains_changed_recipe(ladder, ladder_inputs, tmp_path, caplog):
-    # A model trained with 2 epochs does not serve a ladder asked for 1.
+    # A model trained for 2 epochs does not serve a ladder that requests 1 epoch.
     out_dir, _ = ladder
     shutil.copytree(out_dir / "models" / "gpt", tmp_path / "models" / "gpt")
     options = _options(tmp_path, ladder_inputs, rungs=["gpt"], split_guard=False, epochs=1)
@@ -384,6 +384,21 @@ def test_ladder_retrains_changed_recipe(ladder, ladder_inputs, tmp_path, caplog)
     assert "anew" in caplog.text
     assert "epochs=2, the rung needs 1" in caplog.text
     assert report.training["gpt"]["config"]["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_ladder_retrains_unreadable_record(ladder, ladder_inputs, tmp_path, caplog):
+    out_dir, _ = ladder
+    model_dir = tmp_path / "models" / "gpt"
+    shutil.copytree(out_dir / "models" / "gpt", model_dir)
+    (model_dir / "clinmem_training.json").write_text("{not json", encoding="utf-8")
+    options = _options(tmp_path, ladder_inputs, rungs=["gpt"], split_guard=False)
+
+    with caplog.at_level(logging.INFO, logger="benchmark.runner.ladder"):
+        report = run_ladder(options)
+
+    assert "an unknown recipe" in caplog.text
+    assert report.training["gpt"]["config"]["epochs"] == 2
 
 
 def test_overtrained_recipe_drops_dropout():

@@ -73,9 +73,9 @@ def test_dropout_reaches_the_model(tmp_path):
     train_reference_gpt(cohort, tmp_path / "no-dropout", epochs=1, dropout=0.0, **TINY)
 
     plain = json.loads((tmp_path / "plain" / "config.json").read_text())
-    without = json.loads((tmp_path / "no-dropout" / "config.json").read_text())
+    no_dropout = json.loads((tmp_path / "no-dropout" / "config.json").read_text())
     assert [plain[key] for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop")] == [0.1] * 3
-    assert [without[key] for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop")] == [0.0] * 3
+    assert [no_dropout[key] for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop")] == [0.0] * 3
     record = json.loads((tmp_path / "no-dropout" / TRAINING_RECORD).read_text())
     assert record["config"]["dropout"] == 0.0
     assert _weights_digest(tmp_path / "plain") != _weights_digest(tmp_path / "no-dropout")

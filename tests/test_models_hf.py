@@ -487,10 +487,10 @@ def test_no_progress_hides_loading_bar(model_dir, capfd):
     from transformers.utils import logging as transformers_logging
 
     load_model(f"hf:{model_dir}", ModelContext(cohort=None, progress=False))
-    quiet = capfd.readouterr().err
+    errors_without_progress = capfd.readouterr().err
     load_model(f"hf:{model_dir}", ModelContext(cohort=None, progress=True))
-    shown = capfd.readouterr().err
+    errors_with_progress = capfd.readouterr().err
 
-    assert "Loading weights" not in quiet
-    assert "Loading weights" in shown
+    assert "Loading weights" not in errors_without_progress
+    assert "Loading weights" in errors_with_progress
     assert transformers_logging.is_progress_bar_enabled()

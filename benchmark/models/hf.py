@@ -64,18 +64,18 @@ class ContextLengthError(ValueError):
 
 
 @contextmanager
-def transformers_progress(shown: bool) -> Iterator[None]:
-    """Show or hide the progress bars transformers draws itself (loading and saving
-    weights) inside the block, and restore its setting afterwards."""
+def transformers_progress(enabled: bool) -> Iterator[None]:
+    """Turn the progress bars that transformers draws itself (loading and saving
+    weights) on or off inside the block, and restore its setting afterwards."""
     from transformers.utils import logging as transformers_logging
 
-    was_shown = transformers_logging.is_progress_bar_enabled()
-    if not shown:
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
         transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was_shown:
+        if was_enabled:
             transformers_logging.enable_progress_bar()
 
 

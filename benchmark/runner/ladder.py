@@ -315,7 +315,7 @@ def _train_or_reuse(
             )
 
     logger.info("training %s with %s", model_dir, settings)
-    # The folder holds no model of this recipe, so it may be replaced.
+    # The folder contains no model of this recipe, so it may be replaced.
     train_reference_gpt(
         training_cohort, model_dir, overwrite=True, progress=options.progress, **settings
     )
@@ -331,7 +331,7 @@ def _recipe_differences(
 ) -> list[str]:
     """Return how the model in ``model_dir`` was trained unlike ``settings``, one line each.
 
-    A folder without a training record (a model put there by hand) is taken
+    A folder without a training record (a model put there by hand) is reused
     as it is. Settings the record lacks take ``train_reference_gpt``'s
     defaults, which is what a model trained before they existed used.
     """
@@ -339,7 +339,10 @@ def _recipe_differences(
 
     from benchmark.models.training import train_reference_gpt
 
-    record = _training_record(model_dir)
+    try:
+        record = _training_record(model_dir)
+    except UnreadableRecordError as error:
+        return [f"an unknown recipe ({error})"]
     if not record:
         return []
     defaults = {
@@ -349,24 +352,38 @@ def _recipe_differences(
     }
     trained = {**record.get("config", {}), "seed": record.get("seed")}
     differences = []
-    for name, wanted in settings.items():
+    for name, expected in settings.items():
         key = _RECORD_KEYS.get(name, name)
         used = trained[key] if key in trained else defaults.get(name)
-        if used != wanted:
-            differences.append(f"{name}={used!r}, the rung needs {wanted!r}")
+        if used != expected:
+            differences.append(f"{name}={used!r}, the rung needs {expected!r}")
     if record.get("cohort_fingerprint") != training_cohort.fingerprint:
         differences.append("another training set (its cohort fingerprint differs)")
     return differences
 
 
+class UnreadableRecordError(ValueError):
+    """Raised for a training record that exists but is not a JSON object."""
+
+
 def _training_record(model_dir: Path) -> dict[str, Any]:
+    """Return the model's ``clinmem_training.json``, or {} when the folder has none.
+
+    Raises ``UnreadableRecordError`` when the file cannot be read as a JSON object.
+    """
     from benchmark.models.training import TRAINING_RECORD
 
     path = model_dir / TRAINING_RECORD
     if not path.exists():
         logger.warning("%s has no %s; its training is not reported", model_dir, TRAINING_RECORD)
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnreadableRecordError(f"{path} cannot be read: {error}") from error
+    if not isinstance(record, dict):
+        raise UnreadableRecordError(f"{path} is not a JSON object")
+    return record
 
 
 def _split_guard_check(cohort: Cohort, options: LadderOptions, run_options: Any) -> Check:

@@ -2,8 +2,8 @@
 
 A blind classifier that never queries the model sees each evaluated patient's
 bag of codes, record length and birth year, and tries to predict membership
-(a ridge regression, scored out-of-fold by stratified k-fold cross-validation;
-its interval comes from refitting it on permuted labels). On a sound split, such as
+(a ridge regression, scored out-of-fold by stratified k-fold cross-validation,
+whose interval comes from refitting it on permuted labels). On a sound split, such as
 clinmem's hash of ``subject_id``, it scores an AUROC near 0.5. When its
 interval excludes 0.5, members and non-members differ in the data itself (a
 split by time or site, say), any membership number would mix that shift with
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmark.data.sequence import SECONDS_PER_YEAR, PatientSequence
+from benchmark.scoring.advantage import labelled_auroc_batch
 from benchmark.scoring.bootstrap import BootstrapConfig, Estimate, _interval
 
 SPLIT_SHIFT_FLAG = "split_shift_suspected"
@@ -54,7 +55,7 @@ def out_of_fold_smoother(features, folds: Sequence[tuple[np.ndarray, np.ndarray]
 
     For each fold, a ridge regression with an intercept (penalty ``RIDGE``)
     is fitted on the other folds and scores the fold's patients. Its
-    predictions are linear in the training labels, so one matrix holds the
+    predictions are linear in the training labels, so one matrix contains the
     whole cross-validation, and refitting on permuted labels costs a matrix
     product. The dual form solves a system the size of the training fold,
     and the centred products are expanded so that a sparse ``features``
@@ -84,17 +85,6 @@ def out_of_fold_smoother(features, folds: Sequence[tuple[np.ndarray, np.ndarray]
     return smoother
 
 
-def _auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """AUROC of each column of ``scores`` against the same column of 0/1 ``labels``."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores, axis=0)
-    positives = labels.sum(axis=0)
-    negatives = labels.shape[0] - positives
-    rank_sum = (ranks * labels).sum(axis=0)
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
 def split_guard_auroc(
     sequences: Sequence[PatientSequence], is_member: np.ndarray, config: BootstrapConfig
 ) -> Estimate:
@@ -120,12 +110,12 @@ def split_guard_auroc(
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=config.seed)
     smoother = out_of_fold_smoother(features, list(folds.split(features, is_member)))
     labels = is_member.astype(float)
-    observed = float(_auroc_columns((smoother @ labels)[:, None], labels[:, None])[0])
+    observed = float(labelled_auroc_batch((smoother @ labels)[None, :], is_member[None, :])[0])
 
-    # The null distribution: the same cross-validation on relabelled patients.
+    # The null distribution: the same cross-validation on relabelled patients, one per row.
     rng = config.rng("split_guard")
-    relabelled = np.stack([rng.permutation(labels) for _ in range(config.resamples)], axis=1)
-    null = _auroc_columns(smoother @ relabelled, relabelled)
+    relabelled = np.stack([rng.permutation(labels) for _ in range(config.resamples)])
+    null = labelled_auroc_batch(relabelled @ smoother.T, relabelled)
     low, high = _interval(null, config.confidence)
     if low is None or high is None:
         return Estimate(observed)
